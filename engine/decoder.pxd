@@ -1,0 +1,36 @@
+# The decoded view of one event record inside a batch buffer.  Bytes stay
+# in the buffer; this struct only says where the parts are.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+
+cdef struct fe_evt:
+    uint64_t ts          # nanoseconds since the epoch
+    uint64_t tid         # thread id that produced the event
+    uint64_t num         # 1-based event number in the stream (evt.num)
+    uint64_t off         # offset of the record header in the batch buffer
+    uint32_t len         # record length: header + lengths + params
+    uint32_t nparams     # number of parameters stored
+    uint32_t flags       # capture flags (EVF blocks), 0 otherwise
+    uint16_t type        # ppm_event_type
+    uint16_t cpu         # cpu the event was captured on
+    uint8_t hdr_len      # 26, or 22 for the old header without nparams
+    uint8_t len_size     # 2, or 4 for large-payload records
+
+cdef class EventBatch:
+    cdef object owner            # keeps the bytes alive
+    cdef const uint8_t *base     # start of the buffer
+    cdef Py_ssize_t size         # buffer size in bytes
+    cdef Py_buffer view          # the buffer we hold
+    cdef bint have_view
+    cdef fe_evt *evts            # decoded records, in stream order
+    cdef Py_ssize_t count
+    cdef Py_ssize_t cap
+    cdef readonly Py_ssize_t consumed     # bytes of the buffer fully scanned
+    cdef readonly object error            # None or (offset, message)
+    cdef readonly object stop_block       # None or (offset, block_type) of a non-event block
+    cdef readonly uint64_t first_num
+
+    cdef int _take(self, object buf) except -1
+    cdef int _push(self, fe_evt *e) except -1 nogil
+    cdef const uint8_t *param_ptr(self, Py_ssize_t i, uint32_t p, uint32_t *plen) noexcept nogil
+
+cdef int64_t read_int(const uint8_t *p, uint32_t n, bint signed_) noexcept nogil

@@ -1,0 +1,3 @@
+"""falco: runtime security for Linux, Falco rules on kernel events."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from falco.cli import main
+
+main(prog_name="falco")

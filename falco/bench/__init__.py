@@ -1,0 +1,1 @@
+"""Benchmark helpers: looped captures and throughput measurements."""

@@ -1,0 +1,85 @@
+"""Replay throughput: how fast captures decode, next to the reference tool.
+
+Absolute timings on shared machines are noise; what is reported is the
+ratio between this engine and `sysdig -r FILE -q` measured in one run on
+the same file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from falco.capture import open_capture
+from falco.capture.scap_writer import ScapWriter
+
+
+def make_looped_capture(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                        min_events: int) -> int:
+    """Write `src` again and again, each copy shifted past the previous one
+    in time, until at least `min_events` events are in `dst`."""
+    with open_capture(src) as cap:
+        batches = list(cap.batches())
+        tables = cap.tables
+    if not batches:
+        raise ValueError(f"{src}: capture has no events")
+    # Metadata events may carry ts 0: measure the span on real timestamps.
+    stamps = [ev.ts for batch in batches for ev in batch if ev.ts]
+    span = (max(stamps) - min(stamps) if stamps else 0) + 1_000_000  # +1 ms gap
+    written = 0
+    loop = 0
+    with ScapWriter(dst, tables) as writer:
+        while written < min_events:
+            for batch in batches:
+                written += writer.write_batch(batch, ts_shift=loop * span)
+            loop += 1
+    return written
+
+
+def decode_file(path: str | os.PathLike[str]) -> int:
+    """Decode every event of a capture (no state, no rules); the count."""
+    n = 0
+    with open_capture(path) as cap:
+        for batch in cap.batches():
+            n += len(batch)
+    return n
+
+
+@dataclass
+class Timing:
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else float("inf")
+
+
+def time_decode(path: str | os.PathLike[str], repeat: int = 3) -> Timing:
+    best = None
+    n = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        n = decode_file(path)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return Timing(n, best or 0.0)
+
+
+def time_sysdig(path: str | os.PathLike[str], events: int, flt: str = "",
+                repeat: int = 3) -> Timing | None:
+    """Best wall time of `sysdig -r FILE -q [FILTER]`, or None without sysdig."""
+    exe = shutil.which("sysdig")
+    if exe is None:
+        return None
+    best = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([exe, "-r", str(path), "-q", *([flt] if flt else [])],
+                       check=True, capture_output=True, timeout=600)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return Timing(events, best or 0.0)

@@ -1,0 +1,165 @@
+"""Stream a .scap capture (plain or gzip) as batches of decoded events.
+
+The file is read in large chunks; the engine's `scan_scap` walks the event
+blocks of each chunk in C and hands back an `EventBatch` over the chunk's
+bytes, so no Python object is made per event.  Metadata blocks (process,
+fd, user, interface lists) are parsed in Python into `tables`, before the
+first event and wherever else they appear.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from typing import BinaryIO, Iterator
+
+from falco.capture import scap_format as fmt
+from falco.capture.errors import CaptureError
+from falco.capture.scap_blocks import BlockError, parse_metadata_block
+from falco.capture.tables import CaptureTables
+from falco_engine.decoder import EventBatch, scan_scap
+
+GZIP_MAGIC = b"\x1f\x8b"
+DEFAULT_CHUNK = 8 << 20
+
+
+class ScapReader:
+    """One pass over a capture.  Construct with `open_capture`."""
+
+    def __init__(self, path: str | os.PathLike[str],
+                 chunk_size: int = DEFAULT_CHUNK) -> None:
+        self.path = os.fspath(path)
+        self.chunk_size = chunk_size
+        self.tables = CaptureTables()
+        self.skipped_blocks = 0          # unknown block types passed over
+        self.events_read = 0
+        self._buf = b""
+        self._pos = 0                    # next unread byte in _buf
+        self._base = 0                   # stream offset of _buf[0]
+        self._eof = False
+        self._read_error: CaptureError | None = None
+        try:
+            raw = open(self.path, "rb")
+        except OSError as exc:
+            raise CaptureError(self.path, 0, exc.strerror or str(exc)) from None
+        head = raw.read(2)
+        raw.seek(0)
+        self.compressed = head == GZIP_MAGIC
+        self._stream: BinaryIO = gzip.GzipFile(fileobj=raw) if self.compressed else raw
+        self._raw = raw
+        self._read_headers()
+
+    # -- plumbing -------------------------------------------------------
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def __enter__(self) -> "ScapReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, offset: int, message: str) -> CaptureError:
+        return CaptureError(self.path, offset, message, self.compressed)
+
+    def _fill(self, need: int) -> bool:
+        """Make `need` bytes available at _pos; False if the data ends first."""
+        while len(self._buf) - self._pos < need and not self._eof:
+            try:
+                chunk = self._stream.read(max(self.chunk_size, need))
+            except (OSError, EOFError, zlib.error) as exc:
+                # Keep what was decompressed so far; report after it is used.
+                self._read_error = self._error(
+                    self._base + len(self._buf), f"corrupt compressed data: {exc}")
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                break
+            self._buf = self._buf[self._pos:] + chunk
+            self._base += self._pos
+            self._pos = 0
+        return len(self._buf) - self._pos >= need
+
+    def _block_at_pos(self) -> tuple[int, int]:
+        """Type and length of the block at _pos, loading all of it."""
+        at = self._base + self._pos
+        if not self._fill(8):
+            raise self._read_error or self._error(at, "truncated block header")
+        btype, blen = struct.unpack_from("<II", self._buf, self._pos)
+        if blen < 12:
+            raise self._error(at, f"bad block length {blen}")
+        if not self._fill(blen):
+            raise self._read_error or self._error(
+                at, f"block of {blen} bytes runs past the end of the data (truncated?)")
+        trailer, = struct.unpack_from("<I", self._buf, self._pos + blen - 4)
+        if trailer != blen:
+            raise self._error(at, "block trailer does not repeat the block length")
+        return btype, blen
+
+    def _metadata_block(self) -> None:
+        btype, blen = self._block_at_pos()
+        body_at = self._pos + 8
+        body = self._buf[body_at:self._pos + blen - 4]
+        try:
+            if not parse_metadata_block(btype, body, self.tables):
+                self.skipped_blocks += 1
+        except BlockError as exc:
+            raise self._error(self._base + body_at + exc.pos,
+                              f"block 0x{btype:x}: {exc.message}") from None
+        self._pos += blen
+
+    def _read_headers(self) -> None:
+        if not self._fill(8):
+            raise self._read_error or self._error(0, "empty or truncated file: no section header")
+        btype, = struct.unpack_from("<I", self._buf, 0)
+        if btype != fmt.SHB_BLOCK:
+            raise self._error(0, f"not a .scap capture (first block type 0x{btype:08x}, "
+                                 "expected a section header)")
+        while True:
+            if not self._fill(8):
+                break                    # header-only capture: no events
+            btype, = struct.unpack_from("<I", self._buf, self._pos)
+            if btype in fmt.EVENT_BLOCKS:
+                break
+            self._metadata_block()
+
+    # -- events ---------------------------------------------------------
+    def batches(self) -> Iterator[EventBatch]:
+        """Yield event batches in stream order; raise CaptureError at a fault
+        after every event before it has been yielded."""
+        num = 1
+        while True:
+            if len(self._buf) - self._pos < 8 and not self._eof:
+                self._fill(self.chunk_size)
+            if self._pos >= len(self._buf) and self._eof:
+                break
+            batch = scan_scap(self._buf, self._pos, num, self._eof)
+            num = batch.last_num + 1
+            self.events_read += len(batch)
+            self._pos = batch.consumed
+            if len(batch):
+                yield batch
+            if batch.error is not None:
+                off, msg = batch.error
+                if self._read_error is not None:
+                    raise self._read_error
+                raise self._error(self._base + off, msg)
+            if batch.stop_block is not None:
+                self._metadata_block()
+                continue
+            if not self._eof:
+                need = len(self._buf) - self._pos + 1
+                if len(self._buf) - self._pos >= 8:
+                    blen, = struct.unpack_from("<I", self._buf, self._pos + 4)
+                    need = max(need, blen)
+                self._fill(need)
+        if self._read_error is not None:
+            raise self._read_error
+
+
+def open_capture(path: str | os.PathLike[str],
+                 chunk_size: int = DEFAULT_CHUNK) -> ScapReader:
+    """Open a capture and read its metadata; events come from `batches()`."""
+    return ScapReader(path, chunk_size)

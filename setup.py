@@ -1,0 +1,76 @@
+"""Build the native parts of falco on `pip install`.
+
+The Cython engine (engine/*.pyx -> falco_engine.*) includes the generated
+event-table header from driver/, so the decoder and the drivers read the
+same table.  Set FALCO_ANNOTATE=1 to get Cython's HTML annotation.
+"""
+import os
+from glob import glob
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DRIVER_DIR = "driver"
+
+
+class build_ext(_build_ext):
+    """Cythonize at build time so a source checkout needs no generated C."""
+
+    def finalize_options(self):
+        from Cython.Build import cythonize
+
+        self.distribution.ext_modules = cythonize(
+            self.distribution.ext_modules,
+            include_path=[cython_include_dir()],
+            language_level=3,
+            annotate=bool(os.environ.get("FALCO_ANNOTATE")),
+            compiler_directives={
+                "boundscheck": False,
+                "wraparound": False,
+                "cdivision": True,
+                "initializedcheck": False,
+            },
+        )
+        super().finalize_options()
+
+
+def cython_include_dir():
+    """The engine lives in engine/ but is the package falco_engine: give
+    Cython a falco_engine/ path (a symlink) so `cimport falco_engine.x`
+    finds engine/x.pxd."""
+    inc = os.path.join(HERE, "build", "cython-include")
+    link = os.path.join(inc, "falco_engine")
+    os.makedirs(inc, exist_ok=True)
+    if not os.path.islink(link):
+        os.symlink(os.path.join(HERE, "engine"), link)
+    return inc
+
+
+def engine_extensions():
+    exts = []
+    for pyx in sorted(glob(os.path.join("engine", "*.pyx"))):
+        mod = os.path.splitext(os.path.basename(pyx))[0]
+        exts.append(
+            Extension(
+                "falco_engine." + mod,
+                [pyx],
+                include_dirs=[DRIVER_DIR, "engine"],
+                extra_compile_args=["-O2", "-Wno-unused-function"],
+            )
+        )
+    return exts
+
+
+setup(
+    packages=["falco", "falco_engine"]
+    + ["falco." + p for p in sorted(os.listdir("falco"))
+       if os.path.isfile(os.path.join("falco", p, "__init__.py"))],
+    package_dir={"falco_engine": "engine", "falco": "falco"},
+    package_data={
+        "falco": ["data/*", "data/**/*"],
+        "falco_engine": ["*.pyi", "*.pxd", "py.typed"],
+    },
+    ext_modules=engine_extensions(),
+    cmdclass={"build_ext": build_ext},
+)

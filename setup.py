@@ -5,6 +5,8 @@ event-table header from driver/, so the decoder and the drivers read the
 same table.  Set FALCO_ANNOTATE=1 to get Cython's HTML annotation.
 """
 import os
+import shutil
+import subprocess
 from glob import glob
 
 from setuptools import Extension, setup
@@ -33,6 +35,33 @@ class build_ext(_build_ext):
             },
         )
         super().finalize_options()
+
+    def run(self):
+        super().run()
+        self.build_bpf_probe()
+
+    def build_bpf_probe(self):
+        """Build the CO-RE eBPF probe into the package's data directory.
+
+        It needs clang, bpftool, libbpf headers and the build host's BTF
+        (/sys/kernel/btf/vmlinux, for vmlinux.h).  Without them the package
+        still installs: live capture then reports the probe as missing and
+        `falco run` falls back to replaying a capture.
+        """
+        missing = [t for t in ("clang", "bpftool", "llvm-strip", "make")
+                   if shutil.which(t) is None]
+        if not os.path.exists("/sys/kernel/btf/vmlinux"):
+            missing.append("/sys/kernel/btf/vmlinux")
+        if not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
+            missing.append("libbpf-dev")
+        if missing:
+            print("warning: not building the eBPF probe (missing: "
+                  + ", ".join(missing) + ")")
+            return
+        root = "" if self.inplace else self.build_lib
+        target = os.path.abspath(os.path.join(root, "falco", "data", "falco.bpf.o"))
+        subprocess.run(["make", "-s", "-C", os.path.join(HERE, "driver", "bpf"),
+                        "TARGET=" + target], check=True)
 
 
 def cython_include_dir():

@@ -519,3 +519,65 @@ cdef class Event:
 
     def __repr__(self):
         return f"<Event {self.num} {self.dir} {self.name} tid={self.tid}>"
+
+
+# BPF ring buffer record framing (include/uapi/linux/bpf.h): a u32 length
+# word whose top bits say busy / discarded, a u32 page offset, the data,
+# padding to 8 bytes.
+cdef uint32_t RB_BUSY = 0x80000000
+cdef uint32_t RB_DISCARD = 0x40000000
+DEF RB_HDR = 8
+
+
+def copy_bpf_ring(object mapping, Py_ssize_t data_off, uint64_t cons,
+                  uint64_t prod, uint64_t mask, Py_ssize_t max_bytes):
+    """Copy the ready records of a mapped BPF ring buffer, end to end.
+
+    `mapping` is the producer mapping (data pages mapped twice after
+    `data_off`, so no record wraps); returns (bytes, new consumer position).
+    Stops at a record still being written, or once `max_bytes` is reached.
+    The caller publishes the new position back to the kernel.
+    """
+    cdef Py_buffer view
+    PyObject_GetBuffer(mapping, &view, PyBUF_SIMPLE)
+    cdef const uint8_t *base = <const uint8_t *>view.buf
+    cdef Py_ssize_t size = view.len
+    cdef uint64_t pos = cons
+    cdef uint32_t hdr, length
+    cdef Py_ssize_t off, total = 0, filled = 0
+    cdef bytearray out
+    cdef uint8_t *w
+    try:
+        # First pass: how much is ready (bounded by max_bytes).
+        with nogil:
+            while pos < prod:
+                off = data_off + <Py_ssize_t>(pos & mask)
+                if off + RB_HDR > size:
+                    break
+                hdr = rd32(base + off)
+                if hdr & RB_BUSY:
+                    break
+                length = hdr & ~(RB_BUSY | RB_DISCARD)
+                if off + RB_HDR + length > size:
+                    break
+                if not (hdr & RB_DISCARD):
+                    if total and total + length > max_bytes:
+                        break
+                    total += length
+                pos += (length + RB_HDR + 7) & ~(<uint64_t>7)
+        out = bytearray(total)
+        w = out
+        prod = pos
+        pos = cons
+        with nogil:
+            while pos < prod:
+                off = data_off + <Py_ssize_t>(pos & mask)
+                hdr = rd32(base + off)
+                length = hdr & ~(RB_BUSY | RB_DISCARD)
+                if not (hdr & RB_DISCARD):
+                    memcpy(w + filled, base + off + RB_HDR, length)
+                    filled += length
+                pos += (length + RB_HDR + 7) & ~(<uint64_t>7)
+    finally:
+        PyBuffer_Release(&view)
+    return bytes(out), pos

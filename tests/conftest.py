@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +10,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COMPAT = REPO.parent / "shared" / "compat"
+
+
+def _find_compat() -> Path:
+    """The shared reference data: $FALCO_COMPAT_DIR, else ../shared/compat
+    next to the checkout, else the workspace's /work/shared/compat."""
+    candidates = [os.environ.get("FALCO_COMPAT_DIR"),
+                  REPO.parent / "shared" / "compat", "/work/shared/compat"]
+    for cand in candidates:
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    return REPO.parent / "shared" / "compat"
+
+
+COMPAT = _find_compat()
 CAPTURES = COMPAT / "captures"
 
 

@@ -15,7 +15,7 @@ from falco_engine.filter_check import (
 )
 from falco_engine.filter_parser import FilterSyntaxError, parse
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
+from conftest import COMPAT  # noqa: E402  (one place decides where the data is)
 CONDITIONS = COMPAT / "conditions.jsonl"
 
 # libsinsp's compiler tests use a mock filtercheck ("c.true", "c.buffer");

@@ -12,7 +12,7 @@ import pytest
 from falco.rules import Diagnostic, LoadResult, Priority, load_rule_files, load_rules
 from falco.rules import diagnostics as D
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
+from conftest import COMPAT  # noqa: E402  (one place decides where the data is)
 CASES_FILE = COMPAT / "falco_ruleloader_cases.jsonl"
 RULES_DIR = COMPAT / "rules"
 UPSTREAM = RULES_DIR / "falcosecurity-rules-5.1.0"

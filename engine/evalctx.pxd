@@ -1,0 +1,49 @@
+# What rule evaluation reads while it looks at one event: the event, the
+# state the state engine attached to it, and the values fields extract.
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+
+from falco_engine.decoder cimport EventBatch, fe_evt
+
+cdef enum ValueKind:
+    VK_NONE = 0     # not available for this event: prints <NA>, compares false
+    VK_INT = 1      # signed integer in .i
+    VK_UINT = 2     # unsigned integer in .u
+    VK_BOOL = 3     # .u is 0 or 1
+    VK_STR = 4      # .s/.n: bytes, not NUL-terminated, valid for this event
+    VK_IP = 5       # .ip[0:.n], .n is 4 or 16, network byte order
+    VK_DOUBLE = 6   # .d
+    VK_LIST = 7     # .obj: a tuple of bytes (list-valued fields), kept by ctx
+
+cdef struct Value:
+    int kind
+    int64_t i
+    uint64_t u
+    double d
+    const char *s
+    Py_ssize_t n
+    uint8_t ip[16]
+    PyObject *obj
+
+cdef class EventCtx:
+    cdef EventBatch batch        # the batch the event lives in
+    cdef Py_ssize_t idx          # its index in the batch
+    cdef fe_evt *evt             # its decoded header
+    cdef public object state     # the state engine (None: no state)
+    cdef public object thread    # state: thread object of evt.tid, or None
+    cdef public object fd        # state: fd object the event acts on, or None
+    cdef list keep               # objects Values point into, for this event
+    cdef readonly uint64_t gen   # bumped per event: per-event caches key on it
+
+    cdef int set_event(self, EventBatch b, Py_ssize_t i) except -1
+    cdef const char *keep_bytes(self, bytes data) except? NULL
+    cdef int set_str(self, Value *out, object data) except -1
+    cdef const uint8_t *param(self, uint32_t p, uint32_t *plen) noexcept nogil
+
+cdef class FieldExtractor:
+    cdef readonly str field      # as written: "proc.aname[2]"
+    cdef readonly str ftype      # Falco type name: CHARBUF, UINT64, ...
+    cdef int extract(self, EventCtx ctx, Value *out) except -1
+
+cdef object value_to_python(Value *v)
+cdef str value_to_text(Value *v, str ftype)

@@ -1,0 +1,406 @@
+# cython: language_level=3
+"""Extractors for the evt.* fields: what the event itself says.
+
+Integers come straight from the record; names from the event table;
+argument text (evt.arg.*) is rendered as sysdig prints it, through the
+state engine's view when one is attached (fd names, user names).
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy
+import errno as _errno
+import time as _time
+
+from falco_engine.decoder cimport EventBatch, fe_evt, read_int
+from falco_engine.evalctx cimport (
+    EventCtx, FieldExtractor, Value, VK_NONE, VK_INT, VK_UINT, VK_BOOL, VK_STR,
+)
+from falco_engine.event_table cimport (
+    fe_event_table, fe_syscall_names, FE_EVENT_MAX, FE_SYSCALL_MAX,
+    PT_ERRNO, PT_FD, PT_PID, PT_INT8, PT_INT16, PT_INT32, PT_INT64,
+)
+from falco_engine import params as _params, table as _table
+
+# PPM open flags (driver encoding) used by evt.is_open_*.
+DEF PPM_O_RDONLY = 1
+DEF PPM_O_WRONLY = 2
+DEF PPM_O_CREAT = 4
+DEF PPM_O_F_CREATED = 16384
+
+# Bytes of every event name and syscall name, made once.
+cdef list _EVENT_NAMES = [e.name.encode() for e in _table.EVENTS]
+cdef list _SYSCALL_NAMES = [n.encode() if n else b"" for n in _table.SYSCALL_NAMES]
+cdef set _OPEN_EVENTS = {e.id for e in _table.EVENTS
+                         if e.name in ("open", "openat", "openat2", "creat",
+                                       "open_by_handle_at") and e.id % 2 == 1}
+
+# Category names as sysdig prints evt.category (low bits of the category).
+_CATEGORY_NAMES = {0: "unknown", 1: "other", 2: "file", 3: "net", 4: "IPC",
+                   5: "memory", 6: "process", 7: "sleep", 8: "system",
+                   9: "signal", 10: "user", 11: "time", 12: "processing",
+                   32: "io-read", 33: "io-write", 34: "io-other", 64: "wait",
+                   128: "scheduler", 256: "internal"}
+
+
+cdef inline bytes _type_name(EventCtx ctx):
+    cdef uint16_t t = ctx.evt.type
+    cdef uint32_t plen
+    cdef const uint8_t *p
+    cdef uint16_t sc
+    if t <= 1:
+        p = ctx.param(0, &plen)
+        if p != NULL and plen >= 2:
+            memcpy(&sc, p, 2)
+            if sc < FE_SYSCALL_MAX:
+                return <bytes>_SYSCALL_NAMES[sc]
+    return <bytes>_EVENT_NAMES[t]
+
+
+cdef int _param_index(uint16_t etype, str name):
+    cdef int i = 0
+    for p in _table.EVENTS[etype].params:
+        if p.name == name:
+            return i
+        i += 1
+    return -1
+
+
+cdef bint res_value(EventCtx ctx, int64_t *out):
+    """The return value of an exit event: its first parameter when that is
+    a result (res, fd, pid); False for enter events and other layouts."""
+    cdef fe_evt *e = ctx.evt
+    cdef uint32_t plen
+    cdef const uint8_t *p
+    cdef int ptype
+    if e.type % 2 == 0 or e.nparams == 0:
+        return False
+    infos = _table.EVENTS[e.type].params
+    if not infos:
+        return False
+    ptype = infos[0].type
+    if ptype != PT_ERRNO and ptype != PT_FD and ptype != PT_PID:
+        return False
+    p = ctx.param(0, &plen)
+    if p == NULL or plen not in (4, 8):
+        return False
+    out[0] = read_int(p, plen, True)
+    return True
+
+
+cdef class EvtNum(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_UINT
+        out.u = ctx.evt.num
+        return 0
+
+
+cdef class EvtRawtime(FieldExtractor):
+    cdef int part   # 0 whole, 1 seconds, 2 nanoseconds
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_UINT
+        if self.part == 1:
+            out.u = ctx.evt.ts // 1000000000
+        elif self.part == 2:
+            out.u = ctx.evt.ts % 1000000000
+        else:
+            out.u = ctx.evt.ts
+        return 0
+
+
+cdef class EvtTime(FieldExtractor):
+    """evt.time and friends: wall-clock text of the event time."""
+    cdef int style
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef uint64_t ts = ctx.evt.ts
+        secs, ns = divmod(ts, 1000000000)
+        if self.style == 0:       # evt.time
+            text = _time.strftime("%H:%M:%S", _time.localtime(secs)) + f".{ns:09d}"
+        elif self.style == 1:     # evt.time.s
+            text = _time.strftime("%H:%M:%S", _time.localtime(secs))
+        elif self.style == 2:     # evt.time.iso8601
+            text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(secs)) + f".{ns:09d}Z"
+        elif self.style == 3:     # evt.datetime
+            text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(secs)) + f".{ns:09d}"
+        else:                     # evt.datetime.s
+            text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(secs))
+        ctx.set_str(out, text)
+        return 0
+
+
+cdef class EvtDir(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_STR
+        out.s = b">" if ctx.evt.type % 2 == 0 else b"<"
+        out.n = 1
+        return 0
+
+
+cdef class EvtType(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef bytes name = _type_name(ctx)
+        out.kind = VK_STR
+        out.s = name
+        out.n = len(name)
+        return 0
+
+
+cdef class EvtTypeIs(FieldExtractor):
+    cdef bytes want
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_UINT
+        out.u = 1 if _type_name(ctx) == self.want else 0
+        return 0
+
+
+cdef class EvtCpu(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_INT
+        out.i = ctx.evt.cpu
+        return 0
+
+
+cdef class EvtCategory(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef uint32_t cat = fe_event_table[ctx.evt.type].category
+        # The category proper is one of the low values; EC_SYSCALL etc. are
+        # flag bits above them.
+        name = _CATEGORY_NAMES.get(cat & 0xFF) or _CATEGORY_NAMES.get(cat & 0x1FF, "unknown")
+        ctx.set_str(out, name)
+        return 0
+
+
+cdef class EvtSource(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_STR
+        out.s = b"syscall"
+        out.n = 7
+        return 0
+
+
+cdef class EvtCount(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_UINT
+        out.u = 1
+        return 0
+
+
+cdef class EvtRawres(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef int64_t res
+        if res_value(ctx, &res):
+            out.kind = VK_INT
+            out.i = res
+        return 0
+
+
+cdef class EvtRes(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef int64_t res
+        if res_value(ctx, &res):
+            if res >= 0:
+                ctx.set_str(out, b"SUCCESS")
+            else:
+                ctx.set_str(out, _params.errno_name(-res) or str(res))
+        return 0
+
+
+cdef class EvtFailed(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef int64_t res
+        if res_value(ctx, &res):
+            out.kind = VK_BOOL
+            out.u = 1 if res < 0 else 0
+        return 0
+
+
+cdef class EvtIsOpen(FieldExtractor):
+    """evt.is_open_read / write / exec / create on open-family exits."""
+    cdef int which   # 0 read, 1 write, 2 exec, 3 create
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef uint16_t t = ctx.evt.type
+        cdef int fi, mi
+        cdef uint32_t plen
+        cdef const uint8_t *p
+        cdef uint64_t flags, mode = 0
+        if t not in _OPEN_EVENTS:
+            return 0
+        fi = _param_index(t, "flags")
+        if fi < 0:
+            return 0
+        p = ctx.param(fi, &plen)
+        if p == NULL:
+            return 0
+        flags = <uint64_t>read_int(p, plen, False)
+        out.kind = VK_BOOL
+        if self.which == 0:
+            out.u = 1 if flags & PPM_O_RDONLY else 0
+        elif self.which == 1:
+            out.u = 1 if flags & PPM_O_WRONLY else 0
+        elif self.which == 3:
+            out.u = 1 if flags & PPM_O_F_CREATED else 0
+        else:
+            mi = _param_index(t, "mode")
+            if mi >= 0:
+                p = ctx.param(mi, &plen)
+                if p != NULL:
+                    mode = <uint64_t>read_int(p, plen, False)
+            # a file created with any execute bit set
+            out.u = 1 if (flags & PPM_O_CREAT) and (mode & 0o111) else 0
+        return 0
+
+
+cdef class EvtArg(FieldExtractor):
+    """evt.arg.NAME / evt.arg[N] (rendered text) and evt.rawarg.NAME (value)."""
+    cdef str pname        # by name, or
+    cdef int pindex       # by position (-1: by name)
+    cdef bint raw
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef fe_evt *e = ctx.evt
+        cdef int idx = self.pindex
+        cdef uint32_t plen
+        cdef const uint8_t *p
+        infos = _table.EVENTS[e.type].params
+        if idx < 0:
+            idx = _param_index(e.type, self.pname)
+            if idx < 0:
+                return 0
+        if idx >= e.nparams or idx >= len(infos):
+            return 0
+        p = ctx.param(idx, &plen)
+        if p == NULL:
+            return 0
+        pinfo = infos[idx]
+        raw = p[:plen]
+        if self.raw:
+            value = _params.decode_value(pinfo.type, raw)
+            if isinstance(value, int) and not isinstance(value, bool):
+                if pinfo.type in _params.SIGNED:
+                    out.kind = VK_INT
+                    out.i = value
+                else:
+                    out.kind = VK_UINT
+                    out.u = value & 0xFFFFFFFFFFFFFFFF
+                return 0
+            if isinstance(value, (str, bytes)):
+                ctx.set_str(out, value)
+                return 0
+            ctx.set_str(out, _params.render(pinfo, raw, e.tid, None))
+            return 0
+        view = None
+        if ctx.state is not None:
+            view = getattr(ctx.state, "view", None)
+        ctx.set_str(out, _params.render(pinfo, raw, <int64_t>e.tid, view))
+        return 0
+
+
+cdef class EvtArgs(FieldExtractor):
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef fe_evt *e = ctx.evt
+        if e.type <= 1:
+            ctx.set_str(out, b"")
+            return 0
+        view = getattr(ctx.state, "view", None) if ctx.state is not None else None
+        ev = ctx.batch.event(ctx.idx)
+        infos = _table.EVENTS[e.type].params
+        parts = []
+        for i, pinfo in enumerate(infos[:e.nparams]):
+            parts.append(f"{pinfo.name}={_params.render(pinfo, ev.param(i), <int64_t>e.tid, view)}")
+        ctx.set_str(out, " ".join(parts))
+        return 0
+
+
+cdef class EvtBuffer(FieldExtractor):
+    """evt.buffer / evt.buflen: the data parameter of I/O events."""
+    cdef bint length
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef int idx = _param_index(ctx.evt.type, "data")
+        cdef uint32_t plen
+        cdef const uint8_t *p
+        if idx < 0:
+            return 0
+        p = ctx.param(idx, &plen)
+        if p == NULL:
+            return 0
+        if self.length:
+            out.kind = VK_UINT
+            out.u = plen
+        else:
+            out.kind = VK_STR
+            out.s = <const char *>p
+            out.n = plen
+        return 0
+
+
+cdef class EvtHostname(FieldExtractor):
+    cdef bytes host
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_STR
+        out.s = self.host
+        out.n = len(self.host)
+        return 0
+
+
+def _new(cls, str field, str ftype):
+    ex = cls.__new__(cls)
+    FieldExtractor.__init__(ex, field, ftype)
+    return ex
+
+
+def make(str name, object arg, str ftype, str field):
+    """An extractor for an evt.* field, or None when this module has none."""
+    cdef EvtRawtime rt
+    cdef EvtTime tm
+    cdef EvtIsOpen io
+    cdef EvtArg ea
+    cdef EvtBuffer eb
+    cdef EvtTypeIs ti
+    cdef EvtHostname eh
+    simple = {
+        "evt.num": EvtNum, "evt.dir": EvtDir, "evt.type": EvtType,
+        "evt.cpu": EvtCpu, "evt.category": EvtCategory, "evt.source": EvtSource,
+        "evt.count": EvtCount, "evt.rawres": EvtRawres, "evt.res": EvtRes,
+        "evt.failed": EvtFailed, "evt.args": EvtArgs, "evt.info": EvtArgs,
+    }
+    if name in simple:
+        return _new(simple[name], field, ftype)
+    if name in ("evt.rawtime", "evt.rawtime.s", "evt.rawtime.ns"):
+        rt = _new(EvtRawtime, field, ftype)
+        rt.part = {"evt.rawtime": 0, "evt.rawtime.s": 1, "evt.rawtime.ns": 2}[name]
+        return rt
+    if name in ("evt.time", "evt.time.s", "evt.time.iso8601", "evt.datetime",
+                "evt.datetime.s", "evt.outputtime"):
+        tm = _new(EvtTime, field, ftype)
+        tm.style = {"evt.time": 0, "evt.outputtime": 0, "evt.time.s": 1,
+                    "evt.time.iso8601": 2, "evt.datetime": 3, "evt.datetime.s": 4}[name]
+        return tm
+    if name in ("evt.is_open_read", "evt.is_open_write", "evt.is_open_exec",
+                "evt.is_open_create"):
+        io = _new(EvtIsOpen, field, ftype)
+        io.which = ("evt.is_open_read", "evt.is_open_write", "evt.is_open_exec",
+                    "evt.is_open_create").index(name)
+        return io
+    if name in ("evt.arg", "evt.rawarg"):
+        if arg is None:
+            return None
+        ea = _new(EvtArg, field, ftype)
+        ea.raw = name == "evt.rawarg"
+        if str(arg).isdigit():
+            ea.pindex = int(arg)
+            ea.pname = ""
+        else:
+            ea.pindex = -1
+            ea.pname = str(arg)
+        return ea
+    if name in ("evt.buffer", "evt.buflen"):
+        eb = _new(EvtBuffer, field, ftype)
+        eb.length = name == "evt.buflen"
+        return eb
+    if name == "evt.type.is" and arg is not None:
+        ti = _new(EvtTypeIs, field, ftype)
+        ti.want = str(arg).encode()
+        return ti
+    if name == "evt.hostname":
+        import socket
+        eh = _new(EvtHostname, field, ftype)
+        eh.host = socket.gethostname().encode()
+        return eh
+    return None

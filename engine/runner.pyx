@@ -1,0 +1,203 @@
+# cython: language_level=3
+"""Run compiled rules over event batches.
+
+For every event, in stream order: the state engine (when attached) updates
+from it, then only the rules indexed under the event's type are evaluated.
+A Python object is made only for a match: the alert, with its output
+formatted at that moment (state may change with the next event).
+"""
+import re
+import time as _time
+
+from libc.stdint cimport uint16_t, uint64_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from falco_engine.decoder cimport EventBatch
+from falco_engine.evalctx cimport (
+    EventCtx, FieldExtractor, Value, VK_NONE, value_to_python, value_to_text,
+)
+from falco_engine.compiler cimport Node
+from falco_engine.event_table cimport FE_EVENT_MAX
+from falco_engine import compiler as _compiler
+
+
+cdef inline uint64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+# %field, %field[arg], %evt.arg.name; a transformer around a field is
+# written %tolower(proc.name).
+_TOKEN = re.compile(
+    r"%(?:(?P<tr>tolower|toupper|b64|basename|len)\(\s*)?"
+    r"(?P<field>[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+)"
+    r"(?P<arg>\[[^\]]*\])?(?(tr)\s*\))")
+
+
+cdef class OutputFormat:
+    """A rule output compiled into literal text and field extractors."""
+    cdef list literals            # len(extractors) + 1 strings
+    cdef list extractors
+    cdef readonly tuple field_names
+
+    def __init__(self, str fmt, compiler):
+        from falco_engine import filter_ast as ast
+        self.literals = []
+        self.extractors = []
+        names = []
+        pos = 0
+        for m in _TOKEN.finditer(fmt):
+            self.literals.append(fmt[pos:m.start()])
+            arg = m.group("arg")[1:-1] if m.group("arg") else None
+            ref = ast.FieldRef(m.group("field"), arg)
+            if m.group("tr"):
+                ref = ast.Transform(m.group("tr"), (ref,))
+            self.extractors.append(compiler.extractor(ref))
+            names.append(m.group(0)[1:])
+            pos = m.end()
+        self.literals.append(fmt[pos:])
+        self.field_names = tuple(names)
+
+    def render(self, EventCtx ctx):
+        """(output text, {field: typed value or None})."""
+        cdef FieldExtractor ex
+        cdef Value v
+        cdef Py_ssize_t i
+        parts = [self.literals[0]]
+        values = {}
+        for i in range(len(self.extractors)):
+            ex = <FieldExtractor>self.extractors[i]
+            v.kind = VK_NONE
+            v.obj = NULL
+            ex.extract(ctx, &v)
+            parts.append(value_to_text(&v, ex.ftype))
+            parts.append(self.literals[i + 1])
+            py = value_to_python(&v)
+            if isinstance(py, bytes):
+                py = py.decode("utf-8", "replace")
+            elif py is not None and not isinstance(py, (int, float, bool, str)):
+                py = str(py)
+            values[self.field_names[i]] = py
+        return "".join(parts), values
+
+
+cdef class CompiledRule:
+    cdef readonly str name
+    cdef readonly int priority          # 0 EMERGENCY .. 7 DEBUG
+    cdef readonly tuple tags
+    cdef readonly str source
+    cdef readonly object evttypes       # set of names, or None for all
+    cdef Node cond
+    cdef readonly OutputFormat output
+    # profiling (counted only when the engine profiles)
+    cdef public uint64_t evals
+    cdef public uint64_t matches
+    cdef public uint64_t ns
+
+    def __init__(self, str name, Node cond, OutputFormat output, int priority,
+                 tuple tags, str source, object evttypes):
+        self.name = name
+        self.cond = cond
+        self.output = output
+        self.priority = priority
+        self.tags = tags
+        self.source = source
+        self.evttypes = evttypes
+
+
+class Alert:
+    """One rule match, formatted."""
+    __slots__ = ("ts", "rule", "priority", "output", "output_fields", "tags",
+                 "source", "evt_num")
+
+    def __init__(self, ts, rule, priority, output, output_fields, tags, source,
+                 evt_num):
+        self.ts = ts
+        self.rule = rule
+        self.priority = priority
+        self.output = output
+        self.output_fields = output_fields
+        self.tags = tags
+        self.source = source
+        self.evt_num = evt_num
+
+    def __repr__(self):
+        return f"<Alert {self.rule!r} evt {self.evt_num}>"
+
+
+cdef class RuleEngine:
+    """Rules indexed by event type, evaluated over batches."""
+    cdef list rules
+    cdef list index                 # event type -> tuple of CompiledRule
+    cdef EventCtx ctx
+    cdef object state
+    cdef bint first_match
+    cdef bint profile
+    cdef readonly uint64_t events
+    cdef readonly uint64_t matched
+
+    def __init__(self, rules, state=None, bint first_match=True, bint profile=False):
+        self.rules = list(rules)
+        self.state = state
+        self.first_match = first_match
+        self.profile = profile
+        self.ctx = EventCtx()
+        self.ctx.state = state
+        self.events = 0
+        self.matched = 0
+        buckets = [[] for _ in range(FE_EVENT_MAX)]
+        for r in self.rules:
+            if r.evttypes is None:
+                targets = range(FE_EVENT_MAX)
+            else:
+                types, codes = _compiler.event_numbers(r.evttypes)
+                targets = set(types)
+                if codes:
+                    targets |= {0, 1}       # generic events carry syscalls
+            for t in targets:
+                buckets[t].append(r)
+        self.index = [tuple(b) for b in buckets]
+
+    def rules_for_type(self, int t):
+        return self.index[t]
+
+    def process(self, EventBatch batch, list alerts, object on_event=None):
+        """Evaluate every event of `batch`; append an Alert per match."""
+        cdef Py_ssize_t i, n = len(batch)
+        cdef EventCtx ctx = self.ctx
+        cdef tuple cands
+        cdef CompiledRule r
+        cdef uint64_t t0
+        cdef bint hit
+        state = self.state
+        for i in range(n):
+            ctx.set_event(batch, i)
+            self.events += 1
+            if state is not None:
+                state.process(ctx)
+            cands = <tuple>self.index[ctx.evt.type]
+            for r in cands:
+                if self.profile:
+                    t0 = _now_ns()
+                    hit = r.cond.eval(ctx)
+                    r.ns += _now_ns() - t0
+                    r.evals += 1
+                else:
+                    hit = r.cond.eval(ctx)
+                if hit:
+                    r.matches += 1
+                    self.matched += 1
+                    text, values = r.output.render(ctx)
+                    alerts.append(Alert(ctx.evt.ts, r.name, r.priority, text,
+                                        values, r.tags, r.source, ctx.evt.num))
+                    if self.first_match:
+                        break
+        return len(alerts)
+
+    def match_numbers(self, EventBatch batch):
+        """evt.num of every event some rule matches (tests, oracles)."""
+        out = []
+        alerts = []
+        self.process(batch, alerts)
+        return [a.evt_num for a in alerts]

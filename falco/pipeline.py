@@ -1,0 +1,134 @@
+"""From loaded rules and an event source to alerts: the library behind
+`falco run`.  No printing, no exiting: the CLI does that."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from falco.rules import LoadResult, Priority, Rule
+from falco_engine import compiler as _compiler
+from falco_engine import evt_fields
+from falco_engine.decoder import EventBatch
+from falco_engine.runner import Alert, CompiledRule, OutputFormat, RuleEngine
+
+try:                                   # the state engine (issue 4)
+    from falco_engine import state as _state
+    from falco_engine import state_fields as _state_fields
+except ImportError:                    # pragma: no cover - until it lands
+    _state = None
+    _state_fields = None
+
+
+@dataclass
+class RuleSelection:
+    """Which loaded rules run (Falco's -D, -T, -t and `priority`)."""
+    min_priority: Priority = Priority.DEBUG
+    disabled_substrings: tuple[str, ...] = ()
+    disabled_tags: tuple[str, ...] = ()
+    enabled_tags: tuple[str, ...] = ()
+
+    def keep(self, rule: Rule) -> bool:
+        if not rule.enabled and not (self.enabled_tags and set(rule.tags) & set(self.enabled_tags)):
+            return False
+        if rule.priority > self.min_priority:
+            return False
+        if any(s in rule.name for s in self.disabled_substrings):
+            return False
+        if set(rule.tags) & set(self.disabled_tags):
+            return False
+        if self.enabled_tags and not set(rule.tags) & set(self.enabled_tags):
+            return False
+        return rule.source == "syscall"
+
+
+@dataclass
+class Detector:
+    """Compiled rules plus the state they read."""
+    engine: RuleEngine
+    rules: list[CompiledRule]
+    state: object | None
+    warnings: list[str] = field(default_factory=list)
+
+    def seed(self, tables) -> None:
+        """Load a capture's (or the host's) process/fd/user tables."""
+        if self.state is not None:
+            self.state.seed(tables)
+
+    def run(self, batches: Iterable[EventBatch]) -> Iterator[Alert]:
+        alerts: list[Alert] = []
+        for batch in batches:
+            self.engine.process(batch, alerts)
+            if alerts:
+                yield from alerts
+                alerts.clear()
+
+
+def extractor_factories():
+    out = [evt_fields.make]
+    if _state_fields is not None:
+        out.append(lambda name, arg, ftype, text: _state_fields.make(name, arg))
+    return out
+
+
+def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
+                   first_match: bool = True, profile: bool = False) -> Detector:
+    """Compile the selected rules; warn (never silently) about fields that
+    no extractor answers yet."""
+    selection = selection or RuleSelection()
+    compiler = _compiler.Compiler(extractor_factories())
+    compiled = []
+    warnings = []
+    for rule in loaded.rules:
+        if not selection.keep(rule):
+            continue
+        try:
+            node = compiler.compile(rule.condition)
+            output = OutputFormat(rule.output, compiler)
+        except _compiler.CompileError as exc:
+            warnings.append(f"rule '{rule.name}': not loaded: {exc}")
+            continue
+        compiled.append(CompiledRule(rule.name, node, output, int(rule.priority),
+                                     tuple(rule.tags), rule.source,
+                                     None if rule.evttypes is None else set(rule.evttypes)))
+    for name in sorted(compiler.missing):
+        warnings.append(f"field '{name}' has no extractor yet: it reads as <NA> "
+                        "and comparisons on it are false")
+    state = _state.StateEngine() if _state is not None else None
+    engine = RuleEngine(compiled, state=state, first_match=first_match, profile=profile)
+    return Detector(engine, compiled, state, warnings)
+
+
+# -- alert formatting ---------------------------------------------------------
+
+PRIORITY_NAMES = {p.value: p.name.capitalize() for p in Priority}
+
+
+def alert_time(ts_ns: int, iso8601: bool = False) -> str:
+    secs, ns = divmod(ts_ns, 1_000_000_000)
+    if iso8601:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns:09d}Z"
+    return time.strftime("%H:%M:%S", time.localtime(secs)) + f".{ns:09d}"
+
+
+def alert_text(alert: Alert, iso8601: bool = False) -> str:
+    """The stdout line Falco prints: time, priority, output."""
+    return f"{alert_time(alert.ts, iso8601)}: {PRIORITY_NAMES[alert.priority]} {alert.output}"
+
+
+def alert_json(alert: Alert, hostname: str | None = None) -> str:
+    """Falco's JSON alert: time (RFC 3339, ns), rule, priority, output,
+    output_fields, source, tags, hostname."""
+    return json.dumps({
+        "hostname": hostname or socket.gethostname(),
+        "output": alert_text(alert),
+        "output_fields": alert.output_fields,
+        "priority": PRIORITY_NAMES[alert.priority],
+        "rule": alert.rule,
+        "source": alert.source,
+        "tags": sorted(alert.tags),
+        "time": alert_time(alert.ts, iso8601=True),
+    }, ensure_ascii=True)

@@ -1,0 +1,79 @@
+"""`falco run`: rules in, alerts out, on a real capture."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import compat_path
+
+RULE = """
+- rule: Read below etc
+  desc: a test rule reading /etc
+  condition: evt.type in (open, openat) and evt.dir = < and evt.arg.name startswith /etc
+  output: "opened %evt.arg.name (flags=%evt.arg.flags res=%evt.rawres missing=%evt.arg.nosuch)"
+  priority: WARNING
+  tags: [filesystem, T1005]
+- rule: Never
+  desc: a test rule that never matches
+  condition: evt.type = open and evt.num < 0
+  output: never
+  priority: DEBUG
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE)
+    cap = compat_path("captures", "falco", "cat_write.scap")
+    return subprocess.run([sys.executable, "-m", "falco", "run", "-e", str(cap),
+                           "-r", str(rules), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_text_alert(tmp_path: Path):
+    proc = _run(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == ["16:17:57.881785348: Warning opened /etc/ld.so.cache "
+                     "(flags=4097(O_RDONLY|O_CLOEXEC) res=3 missing=<NA>)"]
+    assert "345 events, 1 alerts" in proc.stderr
+
+
+def test_json_alert_schema(tmp_path: Path):
+    proc = _run(tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    alert = json.loads(proc.stdout.splitlines()[0])
+    assert set(alert) == {"hostname", "output", "output_fields", "priority", "rule",
+                          "source", "tags", "time"}
+    assert alert["rule"] == "Read below etc"
+    assert alert["priority"] == "Warning"
+    assert alert["source"] == "syscall"
+    assert alert["tags"] == ["T1005", "filesystem"]
+    assert alert["time"] == "2016-08-04T16:17:57.881785348Z"
+    assert alert["output_fields"] == {"evt.arg.name": "/etc/ld.so.cache",
+                                      "evt.arg.flags": "4097(O_RDONLY|O_CLOEXEC)",
+                                      "evt.rawres": 3, "evt.arg.nosuch": None}
+
+
+def test_priority_and_disable(tmp_path: Path):
+    assert _run(tmp_path, "--priority", "error").stdout == ""
+    assert _run(tmp_path, "-D", "below etc").stdout == ""
+    assert _run(tmp_path, "-T", "filesystem").stdout == ""
+    assert _run(tmp_path, "-t", "filesystem").stdout.count("\n") == 1
+
+
+def test_bad_rules_exit_1(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- rule: x\n  desc: d\n  condition: proc.nmae = bash\n"
+                   "  output: o\n  priority: INFO\n")
+    cap = compat_path("captures", "falco", "cat_write.scap")
+    proc = subprocess.run([sys.executable, "-m", "falco", "run", "-e", str(cap),
+                           "-r", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    err = [l for l in proc.stderr.splitlines() if l.startswith("falco: error:")]
+    assert len(err) == 1 and f"{bad}:3:" in err[0] and "proc.nmae" in err[0]

@@ -40,6 +40,11 @@ cdef class EventCtx:
     cdef int set_str(self, Value *out, object data) except -1
     cdef const uint8_t *param(self, uint32_t p, uint32_t *plen) noexcept nogil
 
+cdef class StateHook:
+    # What the rule runner calls for every event before rules look at it:
+    # the state engine subclasses this so the call is a C-level one.
+    cdef int process(self, EventCtx ctx) except -1
+
 cdef class FieldExtractor:
     cdef readonly str field      # as written: "proc.aname[2]"
     cdef readonly str ftype      # Falco type name: CHARBUF, UINT64, ...

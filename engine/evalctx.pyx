@@ -57,6 +57,13 @@ cdef class EventCtx:
         return None if self.batch is None else self.batch.event(self.idx)
 
 
+cdef class StateHook:
+    """Base of state engines: update from one event, attach thread/fd."""
+
+    cdef int process(self, EventCtx ctx) except -1:
+        return 0
+
+
 cdef class FieldExtractor:
     """Base: a field this engine knows but that has no value here."""
 

@@ -14,7 +14,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport (
-    EventCtx, FieldExtractor, Value, VK_NONE, value_to_python, value_to_text,
+    EventCtx, FieldExtractor, StateHook, Value, VK_NONE, value_to_python,
+    value_to_text,
 )
 from falco_engine.compiler cimport Node
 from falco_engine.event_table cimport FE_EVENT_MAX
@@ -131,7 +132,7 @@ cdef class RuleEngine:
     cdef list rules
     cdef list index                 # event type -> tuple of CompiledRule
     cdef EventCtx ctx
-    cdef object state
+    cdef StateHook state
     cdef bint first_match
     cdef bint profile
     cdef readonly uint64_t events
@@ -170,7 +171,7 @@ cdef class RuleEngine:
         cdef CompiledRule r
         cdef uint64_t t0
         cdef bint hit
-        state = self.state
+        cdef StateHook state = self.state
         for i in range(n):
             ctx.set_event(batch, i)
             self.events += 1

@@ -69,22 +69,46 @@ def events(ctx: click.Context, capture_path: str, limit: int | None,
 
 
 @main.command()
-@CAPTURE_OPTION
+@click.option("-e", "--capture", "capture_path", type=click.Path(exists=True, dir_okay=False),
+              help="Copy this capture instead of recording the host.")
 @click.option("-w", "--write", "out_path", required=True,
               type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here.")
 @click.option("-z", "--compress", is_flag=True, help="gzip the output.")
+@click.option("-M", "duration", type=click.FloatRange(min=0), default=5.0,
+              show_default=True, help="Seconds to record the host for.")
 @LIMIT_OPTION
 @click.pass_context
-def capture(ctx: click.Context, capture_path: str, out_path: str,
-            compress: bool, limit: int | None) -> None:
+def capture(ctx: click.Context, capture_path: str | None, out_path: str,
+            compress: bool, duration: float, limit: int | None) -> None:
     """Write a .scap capture that libscap tools (sysdig, Falco) read.
 
-    The source is a capture today; the live drivers come next.
+    Records this host with the eBPF driver (every syscall, -M seconds), or
+    copies a capture given with -e.
     """
     from falco.capture.scap_writer import ScapWriter
 
     written = 0
+    if capture_path is None:
+        from falco.live.live_capture import BpfUnavailable, LiveCapture
+
+        try:
+            live = LiveCapture(None)
+        except BpfUnavailable as exc:
+            _fail(ctx, f"cannot record this host: {exc}")
+        try:
+            with ScapWriter(out_path, live.tables, compress) as writer:
+                for batch in live.batches(duration):
+                    room = len(batch) if limit is None else min(len(batch), limit - written)
+                    written += writer.write_batch(batch, 0, room)
+                    if limit is not None and written >= limit:
+                        live.stop()
+        finally:
+            counters = live.counters()
+            live.close()
+        click.echo(f"wrote {written} events to {out_path} "
+                   f"({counters['drops']} dropped by the driver)", err=True)
+        return
     try:
         with open_capture(capture_path) as cap, \
                 ScapWriter(out_path, cap.tables, compress) as writer:
@@ -138,12 +162,14 @@ def _default_capture() -> str | None:
 @click.option("--all-matches", is_flag=True,
               help="Report every matching rule per event (rule_matching: all).")
 @click.option("--json", "as_json", is_flag=True, help="Alerts as Falco JSON lines.")
+@click.option("-M", "duration", type=click.FloatRange(min=0), default=None,
+              help="Stop a live run after this many seconds.")
 @LIMIT_OPTION
 @click.pass_context
 def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ...],
         disable_names: tuple[str, ...], disable_tags: tuple[str, ...],
         enable_tags: tuple[str, ...], min_priority: str, all_matches: bool,
-        as_json: bool, limit: int | None) -> None:
+        as_json: bool, duration: float | None, limit: int | None) -> None:
     """Judge events against rules and print alerts.
 
     Replays a capture with -e; without it, watches this host with the
@@ -172,17 +198,20 @@ def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ..
         click.echo(f"falco: warning: {w}", err=True)
     click.echo(f"falco: {len(detector.rules)} rules loaded from {', '.join(paths)}", err=True)
 
-    source = capture_path
-    if source is None:
-        source = _default_capture()
-        if source is None:
-            _fail(ctx, "live capture is not wired into `falco run` yet and no "
-                       "sample capture is bundled: give a capture with -e")
-        click.echo(f"falco: replaying the bundled sample capture {source}", err=True)
+    if capture_path is None:
+        live = _open_live(detector)
+        if live is not None:
+            _run_live(ctx, live, detector, as_json, limit, duration)
+            return
+        capture_path = _default_capture()
+        if capture_path is None:
+            _fail(ctx, "live capture is not possible here and no sample capture "
+                       "is bundled: give a capture with -e")
+        click.echo(f"falco: replaying the bundled sample capture {capture_path}", err=True)
     shown = 0
     out = sys.stdout
     try:
-        with open_capture(source) as cap:
+        with open_capture(capture_path) as cap:
             detector.seed(cap.tables)
             for alert in detector.run(cap.batches()):
                 out.write((alert_json(alert) if as_json else alert_text(alert)) + "\n")
@@ -195,6 +224,51 @@ def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ..
     finally:
         out.flush()
     click.echo(f"falco: {detector.engine.events} events, {shown} alerts", err=True)
+
+
+def _open_live(detector):
+    """The eBPF driver with the syscalls the rules need, or None (and why)."""
+    from falco.live.live_capture import BpfUnavailable, LiveCapture, interest_codes
+
+    try:
+        return LiveCapture(interest_codes(r.evttypes for r in detector.rules))
+    except BpfUnavailable as exc:
+        click.echo(f"falco: live capture unavailable: {exc}", err=True)
+        return None
+
+
+def _run_live(ctx: click.Context, live, detector, as_json: bool,
+              limit: int | None, duration: float | None) -> None:
+    import signal
+
+    from falco.pipeline import alert_json, alert_text
+
+    def _stop(signum, frame):
+        live.stop()
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    out = sys.stdout
+    shown = 0
+    click.echo(f"falco: watching this host with the eBPF driver ({live.source.mode})",
+               err=True)
+    try:
+        detector.seed(live.tables)
+        for alert in detector.run(live.batches(duration)):
+            out.write((alert_json(alert) if as_json else alert_text(alert)) + "\n")
+            out.flush()
+            shown += 1
+            if limit is not None and shown >= limit:
+                live.stop()
+    finally:
+        counters = live.counters()
+        live.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    click.echo(f"falco: {detector.engine.events} events, {shown} alerts, "
+               f"{counters['drops']} dropped by the driver "
+               f"(ring full {counters['drops_buffer']}, too large "
+               f"{counters['drops_max_size']}), {counters['faults']} read faults",
+               err=True)
 
 
 @main.command("list-events")

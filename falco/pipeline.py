@@ -15,9 +15,13 @@ from falco_engine import evt_fields
 from falco_engine.decoder import EventBatch
 from falco_engine.runner import Alert, CompiledRule, OutputFormat, RuleEngine
 
+from falco_engine.evalctx import StateHook
+
 try:                                   # the state engine (issue 4)
     from falco_engine import state as _state
     from falco_engine import state_fields as _state_fields
+    if not issubclass(_state.StateEngine, StateHook):
+        raise ImportError("state engine does not implement StateHook")
 except ImportError:                    # pragma: no cover - until it lands
     _state = None
     _state_fields = None
@@ -67,6 +71,11 @@ class Detector:
                 alerts.clear()
 
 
+def new_state():
+    """A fresh state engine, or None where it is not built."""
+    return _state.StateEngine() if _state is not None else None
+
+
 def extractor_factories():
     out = [evt_fields.make]
     if _state_fields is not None:
@@ -97,7 +106,7 @@ def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
     for name in sorted(compiler.missing):
         warnings.append(f"field '{name}' has no extractor yet: it reads as <NA> "
                         "and comparisons on it are false")
-    state = _state.StateEngine() if _state is not None else None
+    state = new_state()
     engine = RuleEngine(compiled, state=state, first_match=first_match, profile=profile)
     return Detector(engine, compiled, state, warnings)
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from falco_engine.params import decode_socktuple
+
 live = pytest.importorskip("falco.live")
 table = pytest.importorskip("falco_engine.table",
                             reason="falco_engine not built")
@@ -333,8 +335,10 @@ def test_socket_bind_connect_accept(src):
     assert e.p["addr"] == bytes([2]) + lo + struct.pack("<H", lport)
     assert x.i64("res") == 0 and x.i64("fd") == sfd
     t = x.p["tuple"]
-    assert len(t) == 13 and t[0] == 2 and t[1:5] == lo and t[5:9] == lo
-    sport, dport = struct.unpack("<HH", t[9:13])
+    # libscap's layout (the one sysdig reads): family, sip, sport, dip, dport
+    assert len(t) == 13 and t[0] == 2 and t[1:5] == lo and t[7:11] == lo
+    fam, sip, sport, dip, dport = decode_socktuple(t)
+    assert (sip, dip) == ("127.0.0.1", "127.0.0.1")
     assert dport == lport and sport != 0
 
     # accept (glibc: accept4 with flags 0)
@@ -343,8 +347,8 @@ def test_socket_bind_connect_accept(src):
     assert x.names == ["fd", "tuple", "queuepct", "queuelen", "queuemax"]
     assert x.i64("fd") >= 3
     t = x.p["tuple"]
-    csport, cdport = struct.unpack("<HH", t[9:13])
-    assert t[0] == 2 and t[1:5] == lo and t[5:9] == lo and csport != cdport
+    fam, _, csport, _, cdport = decode_socktuple(t)
+    assert t[0] == 2 and t[1:5] == lo and t[7:11] == lo and csport != cdport
     assert x.u32("queuemax") == 4 and x.u32("queuelen") == 0
     assert x.p["queuepct"] == b"\x00"
     if x.info.name == "accept4":
@@ -354,7 +358,7 @@ def test_socket_bind_connect_accept(src):
     # the client side of that connection is the mirror image
     cx = [r for r in recs if r.info.name == "connect" and r.type & 1][-1]
     ct = cx.p["tuple"]
-    assert struct.unpack("<HH", ct[9:13]) == (csport, cdport)
+    assert decode_socktuple(ct)[2::2] == (csport, cdport)
 
 
 def test_dup_family(src, tmp_path):

@@ -9,15 +9,10 @@ import pytest
 
 from conftest import COMPAT, oracle_records
 from falco.capture import open_capture
-from falco.pipeline import extractor_factories
+from falco.pipeline import extractor_factories, new_state
 from falco_engine import compiler, filter_parser
 from falco_engine.runner import CompiledRule, OutputFormat, RuleEngine
 from sysdig_view import sysdig_view
-
-try:
-    from falco_engine import state as _state
-except ImportError:
-    _state = None
 
 RECORDS = [r for r in oracle_records() if "filter" in r and not r.get("error")]
 
@@ -30,7 +25,7 @@ def _matches(capture: Path, condition: str) -> list[int]:
     comp = compiler.Compiler(extractor_factories())
     node = comp.compile(filter_parser.parse(condition))
     rule = CompiledRule("oracle", node, OutputFormat("", comp), 7, (), "syscall", None)
-    state = _state.StateEngine() if _state is not None else None
+    state = new_state()
     engine = RuleEngine([rule], state=state, first_match=True)
     hits: set[int] = set()
     events = []
@@ -53,7 +48,7 @@ def test_oracle(rec: dict):
     if not capture.exists():
         pytest.skip(f"{capture} is absent")
     got = _matches(capture, rec["filter"])
-    if _state is None and any(p in rec["filter"] for p in STATE_PREFIXES) \
+    if new_state() is None and any(p in rec["filter"] for p in STATE_PREFIXES) \
             and got != rec["evt_nums"]:
         pytest.xfail("needs the state engine (issue 4): proc/fd/user/container fields")
     assert got == rec["evt_nums"]

@@ -77,3 +77,26 @@ def test_bad_rules_exit_1(tmp_path: Path):
     assert "Traceback" not in proc.stderr
     err = [l for l in proc.stderr.splitlines() if l.startswith("falco: error:")]
     assert len(err) == 1 and f"{bad}:3:" in err[0] and "proc.nmae" in err[0]
+
+
+def test_bundled_sample_capture(tmp_path: Path):
+    """The sample capture shipped in the package holds the scenario it says."""
+    sample = Path(__file__).resolve().parents[1] / "falco" / "data" / "sample.scap"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""
+- rule: Shadow opened
+  desc: test rule
+  condition: evt.type in (open, openat) and evt.dir = < and evt.arg.name = /etc/shadow
+  output: "shadow opened by tid %evt.arg.fd"
+  priority: WARNING
+- rule: Outbound connect
+  desc: test rule
+  condition: evt.type = connect and evt.dir = < and evt.arg.tuple contains "->10.255.255.1:443"
+  output: "connect %evt.arg.tuple"
+  priority: NOTICE
+""")
+    proc = subprocess.run([sys.executable, "-m", "falco", "run", "-e", str(sample),
+                           "-r", str(rules)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Warning shadow opened") == 1
+    assert proc.stdout.count("Notice connect ") == 1

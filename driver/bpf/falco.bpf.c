@@ -744,10 +744,11 @@ __noinline int fb_put_socktuple(__s64 fd, __u32 inbound)
 		__u32 laddr = BPF_CORE_READ((struct inet_sock *)sk, inet_saddr);
 		__u32 raddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
+		/* libscap layout: family, sip, sport, dip, dport */
 		raw_u8(s, PPM_AF_INET);
 		raw_u32(s, inbound ? raddr : laddr);
-		raw_u32(s, inbound ? laddr : raddr);
 		raw_u16(s, bpf_ntohs(inbound ? rport : lport));
+		raw_u32(s, inbound ? laddr : raddr);
 		raw_u16(s, bpf_ntohs(inbound ? lport : rport));
 		break;
 	}
@@ -757,12 +758,13 @@ __noinline int fb_put_socktuple(__s64 fd, __u32 inbound)
 		struct in6_addr *a = inbound ? &r6 : &l6;
 		struct in6_addr *b = inbound ? &l6 : &r6;
 
+		/* libscap layout: family, sip, sport, dip, dport */
 		raw_u8(s, PPM_AF_INET6);
 		raw_u64(s, *(__u64 *)&a->in6_u.u6_addr8[0]);
 		raw_u64(s, *(__u64 *)&a->in6_u.u6_addr8[8]);
+		raw_u16(s, bpf_ntohs(inbound ? rport : lport));
 		raw_u64(s, *(__u64 *)&b->in6_u.u6_addr8[0]);
 		raw_u64(s, *(__u64 *)&b->in6_u.u6_addr8[8]);
-		raw_u16(s, bpf_ntohs(inbound ? rport : lport));
 		raw_u16(s, bpf_ntohs(inbound ? lport : rport));
 		break;
 	}

@@ -16,8 +16,9 @@ from typing import BinaryIO, Iterable
 
 from falco.capture import scap_format as fmt
 from falco.capture.tables import (
-    FD_FILE_V2, FD_IPV4_SERVSOCK, FD_IPV4_SOCK, FD_IPV6_SERVSOCK,
-    FD_IPV6_SOCK, FD_UNIX_SOCK, CaptureTables, FdInfo, ThreadInfo,
+    FD_BPF, FD_FILE_V2, FD_IOURING, FD_IPV4_SERVSOCK, FD_IPV4_SOCK,
+    FD_IPV6_SERVSOCK, FD_IPV6_SOCK, FD_MEMFD, FD_PIDFD, FD_UNIX_SOCK,
+    FD_UNSUPPORTED, FD_USERFAULTFD, CaptureTables, FdInfo, ThreadInfo,
 )
 from falco_engine.decoder import EventBatch
 
@@ -67,20 +68,27 @@ def _thread_entry(t: ThreadInfo) -> bytes:
     return struct.pack("<I", len(body) + 4) + body
 
 
+# fd types newer than the readers we must interoperate with (libscap before
+# 2023 refuses the whole capture on an fd type it does not know): written
+# as "unsupported", which every reader accepts, keeping their names.
+_NEWER_FD_TYPES = frozenset((FD_BPF, FD_USERFAULTFD, FD_IOURING, FD_MEMFD, FD_PIDFD))
+
+
 def _fd_entry(f: FdInfo) -> bytes:
-    body = struct.pack("<qQB", f.fd, f.ino, f.type)
-    if f.type == FD_IPV4_SOCK:
+    ftype = FD_UNSUPPORTED if f.type in _NEWER_FD_TYPES else f.type
+    body = struct.pack("<qQB", f.fd, f.ino, ftype)
+    if ftype == FD_IPV4_SOCK:
         body += f.sip + f.dip + struct.pack("<HHB", f.sport, f.dport, f.l4proto)
-    elif f.type == FD_IPV4_SERVSOCK:
+    elif ftype == FD_IPV4_SERVSOCK:
         body += f.sip + struct.pack("<HB", f.sport, f.l4proto)
-    elif f.type == FD_IPV6_SOCK:
+    elif ftype == FD_IPV6_SOCK:
         body += f.sip + f.dip + struct.pack("<HHB", f.sport, f.dport, f.l4proto)
-    elif f.type == FD_IPV6_SERVSOCK:
+    elif ftype == FD_IPV6_SERVSOCK:
         body += f.sip + struct.pack("<HB", f.sport, f.l4proto)
-    elif f.type == FD_UNIX_SOCK:
+    elif ftype == FD_UNIX_SOCK:
         body += struct.pack("<QQ", f.unix_source, f.unix_dest)
         body += _str16(_bytes(f.name), fmt.MAX_PATH - 1)
-    elif f.type == FD_FILE_V2:
+    elif ftype == FD_FILE_V2:
         body += struct.pack("<I", f.open_flags)
         body += _str16(_bytes(f.name), fmt.MAX_PATH - 1)
         body += struct.pack("<I", f.dev)

@@ -1,0 +1,98 @@
+"""The host, live, as a stream of event batches (the eBPF driver).
+
+`LiveCapture` loads the probe with the syscalls the rules and the state
+engine need, polls the ring on a timer (the probe never wakes us), and
+turns every drain into one `EventBatch`.  Its `tables` are a /proc
+snapshot taken just after the probe starts, so processes older than falco
+are known and nothing that starts in between is missed.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable, Iterator
+
+from falco.live.bpf_source import BpfSource, BpfUnavailable
+from falco.live.proc_scan import snapshot
+from falco_engine import table as _table
+from falco_engine.decoder import EventBatch, scan_records
+
+# Syscalls the state engine follows whatever the rules ask for: process
+# lifecycle, fd creation/duplication/closing, sockets, credentials, cwd.
+STATE_SYSCALLS = frozenset((
+    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit",
+    "exit_group", "open", "openat", "openat2", "creat", "open_by_handle_at",
+    "close", "close_range", "dup", "dup2", "dup3", "fcntl", "socket",
+    "socketpair", "connect", "accept", "accept4", "bind", "listen", "pipe",
+    "pipe2", "eventfd", "eventfd2", "signalfd", "signalfd4", "timerfd_create",
+    "inotify_init", "inotify_init1", "memfd_create", "userfaultfd", "bpf",
+    "io_uring_setup", "pidfd_open", "pidfd_getfd", "epoll_create",
+    "epoll_create1", "chdir", "fchdir", "chroot", "setuid", "setgid",
+    "setresuid", "setresgid", "setreuid", "setregid", "setsid", "setpgid",
+    "prctl", "capset", "unshare", "setns",
+))
+
+
+def interest_codes(evttypes: Iterable[set[str] | None]) -> set[int] | None:
+    """PPM_SC codes for rules with these event-type sets (None = all)."""
+    names = set(STATE_SYSCALLS)
+    for ts in evttypes:
+        if ts is None:
+            return None
+        names |= ts
+    return {i for i, n in enumerate(_table.SYSCALL_NAMES) if n in names}
+
+
+class LiveCapture:
+    """One live session; iterate `batches()` until `stop()`."""
+
+    def __init__(self, interest: set[int] | None = None,
+                 ring_bytes: int = 8 << 20, poll_interval: float = 0.02) -> None:
+        self.source = BpfSource(ring_bytes=ring_bytes)
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self.source.open(interest)
+        self.source.start()
+        self.tables = snapshot()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def counters(self) -> dict[str, int]:
+        return self.source.counters()
+
+    def batches(self, duration: float | None = None,
+                max_bytes: int = 4 << 20) -> Iterator[EventBatch]:
+        deadline = None if duration is None else time.monotonic() + duration
+        num = 1
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not self.source.wait(self.poll_interval):
+                continue
+            data = self.source.drain(max_bytes)
+            if data:
+                batch = scan_records(data, num)
+                num = batch.last_num + 1
+                yield batch
+        # What was captured before the stop is still delivered.
+        self.source.stop()
+        while True:
+            data = self.source.drain(max_bytes)
+            if not data:
+                break
+            batch = scan_records(data, num)
+            num = batch.last_num + 1
+            yield batch
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> "LiveCapture":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["BpfUnavailable", "LiveCapture", "interest_codes"]

@@ -11,9 +11,24 @@ from glob import glob
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
+from setuptools.command.build_py import build_py as _build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER_DIR = "driver"
+
+
+class build_py(_build_py):
+    """Ship the default rules (rules/*.yaml) inside the package, as
+    falco/data/rules, so an installed falco finds them without flags."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            return                      # an editable install reads rules/
+        dest = os.path.join(self.build_lib, "falco", "data", "rules")
+        os.makedirs(dest, exist_ok=True)
+        for src in sorted(glob(os.path.join(HERE, "rules", "*.yaml"))):
+            shutil.copy2(src, dest)
 
 
 class build_ext(_build_ext):
@@ -101,5 +116,5 @@ setup(
         "falco_engine": ["*.pyi", "*.pxd", "py.typed"],
     },
     ext_modules=engine_extensions(),
-    cmdclass={"build_ext": build_ext},
+    cmdclass={"build_ext": build_ext, "build_py": build_py},
 )

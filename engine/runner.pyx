@@ -9,7 +9,8 @@ formatted at that moment (state may change with the next event).
 import re
 import time as _time
 
-from libc.stdint cimport uint16_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from falco_engine.decoder cimport EventBatch
@@ -18,7 +19,7 @@ from falco_engine.evalctx cimport (
     value_to_text,
 )
 from falco_engine.compiler cimport Node
-from falco_engine.event_table cimport FE_EVENT_MAX
+from falco_engine.event_table cimport FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import compiler as _compiler
 
 
@@ -131,6 +132,7 @@ cdef class RuleEngine:
     """Rules indexed by event type, evaluated over batches."""
     cdef list rules
     cdef list index                 # event type -> tuple of CompiledRule
+    cdef list generic_index         # syscall code -> tuple, for generic events
     cdef EventCtx ctx
     cdef StateHook state
     cdef bint first_match
@@ -148,17 +150,34 @@ cdef class RuleEngine:
         self.events = 0
         self.matched = 0
         buckets = [[] for _ in range(FE_EVENT_MAX)]
+        # Generic events carry the syscall in their first parameter: a
+        # second index by syscall code keeps, say, an execve rule from being
+        # evaluated on every getpid.
+        generic = [[] for _ in range(FE_SYSCALL_MAX)]
         for r in self.rules:
             if r.evttypes is None:
                 targets = range(FE_EVENT_MAX)
+                codes = range(FE_SYSCALL_MAX)
             else:
                 types, codes = _compiler.event_numbers(r.evttypes)
                 targets = set(types)
-                if codes:
-                    targets |= {0, 1}       # generic events carry syscalls
             for t in targets:
                 buckets[t].append(r)
+            for c in codes:
+                generic[c].append(r)
         self.index = [tuple(b) for b in buckets]
+        self.generic_index = [tuple(g) for g in generic]
+
+    cdef tuple _generic_candidates(self, EventCtx ctx):
+        cdef uint32_t plen
+        cdef const uint8_t *p = ctx.param(0, &plen)
+        cdef uint16_t sc
+        if p == NULL or plen < 2:
+            return ()
+        memcpy(&sc, p, 2)
+        if sc >= FE_SYSCALL_MAX:
+            return ()
+        return <tuple>self.generic_index[sc]
 
     def rules_for_type(self, int t):
         return self.index[t]
@@ -177,7 +196,10 @@ cdef class RuleEngine:
             self.events += 1
             if state is not None:
                 state.process(ctx)
-            cands = <tuple>self.index[ctx.evt.type]
+            if ctx.evt.type <= 1:
+                cands = self._generic_candidates(ctx)
+            else:
+                cands = <tuple>self.index[ctx.evt.type]
             for r in cands:
                 if self.profile:
                     t0 = _now_ns()

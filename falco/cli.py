@@ -162,6 +162,8 @@ def _default_capture() -> str | None:
 @click.option("--all-matches", is_flag=True,
               help="Report every matching rule per event (rule_matching: all).")
 @click.option("--json", "as_json", is_flag=True, help="Alerts as Falco JSON lines.")
+@click.option("--profile-rules", is_flag=True,
+              help="At exit, print per rule: evaluations, matches, time spent.")
 @click.option("-M", "duration", type=click.FloatRange(min=0), default=None,
               help="Stop a live run after this many seconds.")
 @LIMIT_OPTION
@@ -169,7 +171,8 @@ def _default_capture() -> str | None:
 def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ...],
         disable_names: tuple[str, ...], disable_tags: tuple[str, ...],
         enable_tags: tuple[str, ...], min_priority: str, all_matches: bool,
-        as_json: bool, duration: float | None, limit: int | None) -> None:
+        as_json: bool, profile_rules: bool, duration: float | None,
+        limit: int | None) -> None:
     """Judge events against rules and print alerts.
 
     Replays a capture with -e; without it, watches this host with the
@@ -193,7 +196,10 @@ def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ..
             click.echo(f"falco: error: {e}", err=True)
         ctx.exit(1)
     selection = RuleSelection(prio, disable_names, disable_tags, enable_tags)
-    detector = build_detector(loaded, selection, first_match=not all_matches)
+    detector = build_detector(loaded, selection, first_match=not all_matches,
+                              profile=profile_rules)
+    if profile_rules:
+        ctx.call_on_close(lambda: _print_profile(detector))
     for w in detector.warnings:
         click.echo(f"falco: warning: {w}", err=True)
     click.echo(f"falco: {len(detector.rules)} rules loaded from {', '.join(paths)}", err=True)
@@ -224,6 +230,18 @@ def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ..
     finally:
         out.flush()
     click.echo(f"falco: {detector.engine.events} events, {shown} alerts", err=True)
+
+
+def _print_profile(detector) -> None:
+    """Which rule makes the agent slow: per-rule cost, most expensive first."""
+    rows = sorted(detector.rules, key=lambda r: r.ns, reverse=True)
+    total = sum(r.ns for r in rows) or 1
+    click.echo(f"{'rule':<60} {'evals':>10} {'matches':>8} {'ms':>9} {'ns/eval':>8} {'share':>6}",
+               err=True)
+    for r in rows:
+        per = r.ns / r.evals if r.evals else 0
+        click.echo(f"{r.name[:60]:<60} {r.evals:>10} {r.matches:>8} {r.ns / 1e6:>9.2f} "
+                   f"{per:>8.0f} {100 * r.ns / total:>5.1f}%", err=True)
 
 
 def _open_live(detector):

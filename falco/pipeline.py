@@ -19,9 +19,9 @@ from falco_engine.evalctx import StateHook
 
 try:                                   # the state engine (issue 4)
     from falco_engine import state as _state
-    from falco_engine import state_fields as _state_fields
     if not issubclass(_state.StateEngine, StateHook):
         raise ImportError("state engine does not implement StateHook")
+    from falco_engine import state_fields as _state_fields
 except ImportError:                    # pragma: no cover - until it lands
     _state = None
     _state_fields = None

@@ -161,19 +161,54 @@ _ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
 _QUOTE_TRIGGERS = frozenset("\b\f\n\r\t \\\"'")
 
 
-def quote(text: str) -> str:
-    """Render a string value, quoting it only when the printer would."""
-    if not any(c in _QUOTE_TRIGGERS for c in text):
+# Characters a bare value may hold and still read back as the same value
+# in any filter parser (libsinsp's included).
+_BARE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789_./:*-+@%~?[]!$")
+
+
+def quote(text: str, reparse: bool = False) -> str:
+    """Render a string value, quoting it only when the printer would (or,
+    with `reparse`, whenever another parser could read it differently)."""
+    if reparse:
+        if text and all(c in _BARE_SAFE for c in text):
+            return text
+        # Older parsers take no escapes inside quotes: pick the quote
+        # character the value does not contain where one exists.
+        if '"' in text and "'" not in text and "\\" not in text:
+            return "'" + text + "'"
+    elif not any(c in _QUOTE_TRIGGERS for c in text):
         return text
     return '"' + "".join(_ESCAPES.get(c, c) for c in text) + '"'
 
 
-def to_string(node: object) -> str:
-    """Render any node back to condition text (canonical spacing)."""
+def to_string(node: object, reparse: bool = False) -> str:
+    """Render any node back to condition text (canonical spacing).
+
+    `reparse=True` quotes every value that is not plainly bare, for text
+    handed to another filter parser (sysdig) rather than compared with
+    Falco's printed conditions."""
+    if reparse:
+        return _render(node, True)
+    return _render(node, False)
+
+
+def _arg(node: object, rp: bool) -> str:
+    """A transformer argument: string literals there must be quoted for a
+    parser to read them back."""
+    if rp and isinstance(node, Value) and not node.text.lstrip("-").isdigit():
+        return '"' + "".join(_ESCAPES.get(c, c) for c in node.text) + '"'
+    return _render(node, rp)
+
+
+def _render(node: object, rp: bool) -> str:
+    to_string = lambda n: _render(n, rp)  # noqa: E731  (recursion keeps the flag)
     if isinstance(node, BoolOp):
         sep = f" {node.op} "
         return "(" + sep.join(to_string(c) for c in node.children) + ")"
     if isinstance(node, Not):
+        if rp and isinstance(node.child, Not):
+            return "not (" + to_string(node.child) + ")"
         return "not " + to_string(node.child)
     if isinstance(node, Identifier):
         return node.name
@@ -185,16 +220,21 @@ def to_string(node: object) -> str:
             out += " " + to_string(node.right)
         return out
     if isinstance(node, FieldRef):
-        return node.name if node.arg is None else f"{node.name}[{node.arg}]"
+        if node.arg is None:
+            return node.name
+        arg = node.arg
+        if rp and not (arg and all(c in _BARE_SAFE and c not in "[]" for c in arg)):
+            arg = '"' + "".join(_ESCAPES.get(c, c) for c in arg) + '"'
+        return f"{node.name}[{arg}]"
     if isinstance(node, Transform):
-        out = node.name + "(" + ", ".join(to_string(a) for a in node.args) + ")"
+        out = node.name + "(" + ", ".join(_arg(a, rp) for a in node.args) + ")"
         return out if node.arg is None else f"{out}[{node.arg}]"
     if isinstance(node, Value):
-        return quote(node.text)
+        return quote(node.text, rp)
     if isinstance(node, ListValue):
-        return "(" + ", ".join(quote(i) for i in node.items) + ")"
+        return "(" + ", ".join(quote(i, rp) for i in node.items) + ")"
     if isinstance(node, ArgList):
-        return "(" + ", ".join(to_string(i) for i in node.items) + ")"
+        return "(" + ", ".join(_arg(i, rp) for i in node.items) + ")"
     if isinstance(node, ListRef):
         return node.name
     raise TypeError(f"not an AST node: {node!r}")

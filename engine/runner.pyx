@@ -21,6 +21,10 @@ from falco_engine.evalctx cimport (
 from falco_engine.compiler cimport Node
 from falco_engine.event_table cimport FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import compiler as _compiler
+from falco_engine import table as _table
+
+# Category bit of events that are system calls (enter/exit pairs).
+EC_SYSCALL_BIT = 512
 
 
 cdef inline uint64_t _now_ns() noexcept nogil:
@@ -137,11 +141,23 @@ cdef class RuleEngine:
     cdef StateHook state
     cdef bint first_match
     cdef bint profile
+    cdef uint8_t evaluate[1024]     # event type -> rules look at it
     cdef readonly uint64_t events
     cdef readonly uint64_t matched
 
-    def __init__(self, rules, state=None, bint first_match=True, bint profile=False):
+    def __init__(self, rules, state=None, bint first_match=True, bint profile=False,
+                 bint syscall_enter_events=False):
+        """`syscall_enter_events`: also evaluate rules on syscall enter
+        events.  Falco (0.42+) judges syscalls on their exit events only
+        (evt.dir = < is always true); sysdig and older Falco saw both, so
+        comparisons with them turn this on.  State always sees both."""
         self.rules = list(rules)
+        cdef int t
+        for t in range(1024):
+            self.evaluate[t] = 1
+            if (t < FE_EVENT_MAX and t % 2 == 0 and not syscall_enter_events
+                    and _table.EVENTS[t].category & EC_SYSCALL_BIT):
+                self.evaluate[t] = 0
         self.state = state
         self.first_match = first_match
         self.profile = profile
@@ -196,6 +212,8 @@ cdef class RuleEngine:
             self.events += 1
             if state is not None:
                 state.process(ctx)
+            if not self.evaluate[ctx.evt.type]:
+                continue
             if ctx.evt.type <= 1:
                 cands = self._generic_candidates(ctx)
             else:

@@ -26,7 +26,9 @@ def _matches(capture: Path, condition: str) -> list[int]:
     node = comp.compile(filter_parser.parse(condition))
     rule = CompiledRule("oracle", node, OutputFormat("", comp), 7, (), "syscall", None)
     state = new_state()
-    engine = RuleEngine([rule], state=state, first_match=True)
+    # sysdig judges enter events too (Falco 0.42+ does not).
+    engine = RuleEngine([rule], state=state, first_match=True,
+                        syscall_enter_events=True)
     hits: set[int] = set()
     events = []
     with open_capture(capture) as cap:

@@ -126,28 +126,15 @@ RULES_OPTION = click.option(
     "-r", "--rules", "rules_paths", multiple=True,
     type=click.Path(exists=True),
     help="Rule file or directory (repeatable; later files modify earlier ones). "
-         "Default: the bundled rules.")
-
-
-def _default_rules() -> list[str]:
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    for cand in (here / "data" / "rules", here.parent / "rules"):
-        stable = cand / "falco_rules.yaml"
-        if stable.exists():
-            return [str(stable)]
-    return []
-
-
-def _default_capture() -> str | None:
-    from pathlib import Path
-
-    sample = Path(__file__).resolve().parent / "data" / "sample.scap"
-    return str(sample) if sample.exists() else None
+         "Default: falco.yaml's rules_files, else the bundled rules.")
 
 
 @main.command()
+@click.option("-c", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="falco.yaml to use (default: $FALCO_CONFIG, /etc/falco/falco.yaml, "
+                   "then the packaged one).")
+@click.option("-o", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a falco.yaml key (repeatable; list[0]=v, list[]=v).")
 @click.option("-e", "--capture", "capture_path", type=click.Path(exists=True, dir_okay=False),
               help="Replay this .scap capture instead of watching the host.")
 @RULES_OPTION
@@ -157,136 +144,62 @@ def _default_capture() -> str | None:
               help="Disable rules with this tag (repeatable).")
 @click.option("-t", "enable_tags", multiple=True, metavar="TAG",
               help="Run only rules with this tag (repeatable).")
-@click.option("--priority", "min_priority", default="debug", show_default=True,
-              help="Load only rules at least this severe.")
+@click.option("--priority", "min_priority", default=None,
+              help="Load only rules at least this severe (default: falco.yaml's priority).")
 @click.option("--all-matches", is_flag=True,
               help="Report every matching rule per event (rule_matching: all).")
 @click.option("--json", "as_json", is_flag=True, help="Alerts as Falco JSON lines.")
+@click.option("-U", "unbuffered", is_flag=True, help="Unbuffered outputs.")
+@click.option("-A", "all_events", is_flag=True,
+              help="Capture every syscall, not only those the rules and state need.")
+@click.option("--dry-run", is_flag=True, help="Load config and rules, then exit.")
 @click.option("--profile-rules", is_flag=True,
               help="At exit, print per rule: evaluations, matches, time spent.")
 @click.option("-M", "duration", type=click.FloatRange(min=0), default=None,
               help="Stop a live run after this many seconds.")
 @LIMIT_OPTION
 @click.pass_context
-def run(ctx: click.Context, capture_path: str | None, rules_paths: tuple[str, ...],
+def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
+        capture_path: str | None, rules_paths: tuple[str, ...],
         disable_names: tuple[str, ...], disable_tags: tuple[str, ...],
-        enable_tags: tuple[str, ...], min_priority: str, all_matches: bool,
-        as_json: bool, profile_rules: bool, duration: float | None,
-        limit: int | None) -> None:
-    """Judge events against rules and print alerts.
+        enable_tags: tuple[str, ...], min_priority: str | None, all_matches: bool,
+        as_json: bool, unbuffered: bool, all_events: bool, dry_run: bool,
+        profile_rules: bool, duration: float | None, limit: int | None) -> None:
+    """Judge events against rules and send alerts to the configured outputs.
 
     Replays a capture with -e; without it, watches this host with the
     eBPF driver, or replays the bundled sample capture where live capture
-    is not possible.
+    is not possible.  Exit codes: 0 done, 1 runtime error (bad config,
+    rules or capture; or syscall_event_drops' exit action), 2 bad usage.
     """
-    from falco.pipeline import RuleSelection, alert_json, alert_text, build_detector
-    from falco.rules import Priority, load_rule_files
+    from falco import app
+    from falco.config import ConfigError, configure_logging, load_config
 
-    prio = Priority.parse(min_priority)
-    if prio is None:
-        raise click.BadParameter(f"unknown priority {min_priority!r}", param_hint="--priority")
-    paths = list(rules_paths) or _default_rules()
-    if not paths:
-        _fail(ctx, "no rules given and no bundled rules found")
-    loaded = load_rule_files(paths)
-    for w in loaded.warnings:
-        click.echo(f"falco: warning: {w}", err=True)
-    if loaded.errors:
-        for e in loaded.errors:
-            click.echo(f"falco: error: {e}", err=True)
-        ctx.exit(1)
-    selection = RuleSelection(prio, disable_names, disable_tags, enable_tags)
-    detector = build_detector(loaded, selection, first_match=not all_matches,
-                              profile=profile_rules)
-    if profile_rules:
-        ctx.call_on_close(lambda: _print_profile(detector))
-    for w in detector.warnings:
-        click.echo(f"falco: warning: {w}", err=True)
-    click.echo(f"falco: {len(detector.rules)} rules loaded from {', '.join(paths)}", err=True)
+    def log(line: str) -> None:
+        click.echo(line, err=True)
 
-    if capture_path is None:
-        live = _open_live(detector)
-        if live is not None:
-            _run_live(ctx, live, detector, as_json, limit, duration)
-            return
-        capture_path = _default_capture()
-        if capture_path is None:
-            _fail(ctx, "live capture is not possible here and no sample capture "
-                       "is bundled: give a capture with -e")
-        click.echo(f"falco: replaying the bundled sample capture {capture_path}", err=True)
-    shown = 0
-    out = sys.stdout
     try:
-        with open_capture(capture_path) as cap:
-            detector.seed(cap.tables)
-            for alert in detector.run(cap.batches()):
-                out.write((alert_json(alert) if as_json else alert_text(alert)) + "\n")
-                shown += 1
-                if limit is not None and shown >= limit:
-                    break
-    except CaptureError as exc:
-        out.flush()
+        cfg = load_config(config_path, list(overrides))
+    except ConfigError as exc:
         _fail(ctx, str(exc))
-    finally:
-        out.flush()
-    click.echo(f"falco: {detector.engine.events} events, {shown} alerts", err=True)
-
-
-def _print_profile(detector) -> None:
-    """Which rule makes the agent slow: per-rule cost, most expensive first."""
-    rows = sorted(detector.rules, key=lambda r: r.ns, reverse=True)
-    total = sum(r.ns for r in rows) or 1
-    click.echo(f"{'rule':<60} {'evals':>10} {'matches':>8} {'ms':>9} {'ns/eval':>8} {'share':>6}",
-               err=True)
-    for r in rows:
-        per = r.ns / r.evals if r.evals else 0
-        click.echo(f"{r.name[:60]:<60} {r.evals:>10} {r.matches:>8} {r.ns / 1e6:>9.2f} "
-                   f"{per:>8.0f} {100 * r.ns / total:>5.1f}%", err=True)
-
-
-def _open_live(detector):
-    """The eBPF driver with the syscalls the rules need, or None (and why)."""
-    from falco.live.live_capture import BpfUnavailable, LiveCapture, interest_codes
-
+    for w in cfg.warnings:
+        log(f"falco: warning: {w}")
+    configure_logging(cfg)
+    if as_json:
+        cfg.json_output = True
+    if unbuffered:
+        cfg.buffered_outputs = False
+    opts = app.RunOptions(capture=capture_path, rules=list(rules_paths),
+                          disable_names=disable_names, disable_tags=disable_tags,
+                          enable_tags=enable_tags, priority=min_priority,
+                          all_matches=all_matches, profile=profile_rules,
+                          duration=duration, limit=limit, dry_run=dry_run,
+                          all_events=all_events)
     try:
-        return LiveCapture(interest_codes(r.evttypes for r in detector.rules))
-    except BpfUnavailable as exc:
-        click.echo(f"falco: live capture unavailable: {exc}", err=True)
-        return None
-
-
-def _run_live(ctx: click.Context, live, detector, as_json: bool,
-              limit: int | None, duration: float | None) -> None:
-    import signal
-
-    from falco.pipeline import alert_json, alert_text
-
-    def _stop(signum, frame):
-        live.stop()
-
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    out = sys.stdout
-    shown = 0
-    click.echo(f"falco: watching this host with the eBPF driver ({live.source.mode})",
-               err=True)
-    try:
-        detector.seed(live.tables)
-        for alert in detector.run(live.batches(duration)):
-            out.write((alert_json(alert) if as_json else alert_text(alert)) + "\n")
-            out.flush()
-            shown += 1
-            if limit is not None and shown >= limit:
-                live.stop()
-    finally:
-        counters = live.counters()
-        live.close()
-        for s, h in old.items():
-            signal.signal(s, h)
-    click.echo(f"falco: {detector.engine.events} events, {shown} alerts, "
-               f"{counters['drops']} dropped by the driver "
-               f"(ring full {counters['drops_buffer']}, too large "
-               f"{counters['drops_max_size']}), {counters['faults']} read faults",
-               err=True)
+        code = app.run(cfg, opts, log, stdout=sys.stdout)
+    except app.AppError as exc:
+        _fail(ctx, str(exc))
+    ctx.exit(code)
 
 
 @main.command("list-events")

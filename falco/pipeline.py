@@ -2,10 +2,6 @@
 `falco run`.  No printing, no exiting: the CLI does that."""
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import socket
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -84,7 +80,8 @@ def extractor_factories():
 
 
 def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
-                   first_match: bool = True, profile: bool = False) -> Detector:
+                   first_match: bool = True, profile: bool = False,
+                   state=None) -> Detector:
     """Compile the selected rules; warn (never silently) about fields that
     no extractor answers yet."""
     selection = selection or RuleSelection()
@@ -106,38 +103,7 @@ def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
     for name in sorted(compiler.missing):
         warnings.append(f"field '{name}' has no extractor yet: it reads as <NA> "
                         "and comparisons on it are false")
-    state = new_state()
+    if state is None:
+        state = new_state()
     engine = RuleEngine(compiled, state=state, first_match=first_match, profile=profile)
     return Detector(engine, compiled, state, warnings)
-
-
-# -- alert formatting ---------------------------------------------------------
-
-PRIORITY_NAMES = {p.value: p.name.capitalize() for p in Priority}
-
-
-def alert_time(ts_ns: int, iso8601: bool = False) -> str:
-    secs, ns = divmod(ts_ns, 1_000_000_000)
-    if iso8601:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns:09d}Z"
-    return time.strftime("%H:%M:%S", time.localtime(secs)) + f".{ns:09d}"
-
-
-def alert_text(alert: Alert, iso8601: bool = False) -> str:
-    """The stdout line Falco prints: time, priority, output."""
-    return f"{alert_time(alert.ts, iso8601)}: {PRIORITY_NAMES[alert.priority]} {alert.output}"
-
-
-def alert_json(alert: Alert, hostname: str | None = None) -> str:
-    """Falco's JSON alert: time (RFC 3339, ns), rule, priority, output,
-    output_fields, source, tags, hostname."""
-    return json.dumps({
-        "hostname": hostname or socket.gethostname(),
-        "output": alert_text(alert),
-        "output_fields": alert.output_fields,
-        "priority": PRIORITY_NAMES[alert.priority],
-        "rule": alert.rule,
-        "source": alert.source,
-        "tags": sorted(alert.tags),
-        "time": alert_time(alert.ts, iso8601=True),
-    }, ensure_ascii=True)

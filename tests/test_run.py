@@ -100,3 +100,30 @@ def test_bundled_sample_capture(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Warning shadow opened") == 1
     assert proc.stdout.count("Notice connect ") == 1
+
+
+def test_config_overrides_and_dry_run(tmp_path: Path):
+    proc = _run(tmp_path, "-o", "json_output=true", "-o", "syslog_output.enabled=false")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[0])["rule"] == "Read below etc"
+    dry = _run(tmp_path, "--dry-run")
+    assert dry.returncode == 0 and dry.stdout == ""
+    assert "2 rules loaded" in dry.stderr
+
+
+def test_bad_config_key_is_one_line(tmp_path: Path):
+    proc = _run(tmp_path, "-o", "outputs.rate=fast")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    err = [l for l in proc.stderr.splitlines() if l.startswith("falco: error:")]
+    assert len(err) == 1 and "outputs.rate" in err[0]
+
+
+def test_file_output(tmp_path: Path):
+    dest = tmp_path / "alerts.txt"
+    proc = _run(tmp_path, "-o", "file_output.enabled=true",
+                "-o", f"file_output.filename={dest}", "-o", "stdout_output.enabled=false",
+                "-o", "syslog_output.enabled=false")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "Warning opened /etc/ld.so.cache" in dest.read_text()

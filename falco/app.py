@@ -1,0 +1,239 @@
+"""`falco run` as a library: configuration, rules, a source, outputs.
+
+The CLI parses flags into a `Config` and `RunOptions` and calls `run`,
+which returns the exit code.  Nothing here prints alerts itself: they go to
+the output dispatcher's thread; progress and summaries go to `log`.
+"""
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from falco.capture import CaptureError, open_capture
+from falco.config import Config
+from falco.outputs.dispatcher import OutputDispatcher
+from falco.pipeline import Detector, RuleSelection, build_detector
+from falco.rules import LoadResult, Priority, load_rule_files
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+class AppError(Exception):
+    """A run cannot go on; the message is one line for the user."""
+
+
+@dataclass
+class RunOptions:
+    """What the command line says beyond falco.yaml."""
+    capture: str | None = None
+    rules: list[str] = field(default_factory=list)
+    disable_names: tuple[str, ...] = ()
+    disable_tags: tuple[str, ...] = ()
+    enable_tags: tuple[str, ...] = ()
+    priority: str | None = None
+    all_matches: bool = False
+    profile: bool = False
+    duration: float | None = None
+    limit: int | None = None
+    dry_run: bool = False
+    all_events: bool = False
+
+
+def bundled_rules() -> list[str]:
+    """The stable default rules: packaged, or the checkout's rules/."""
+    for cand in (PACKAGE / "data" / "rules", PACKAGE.parent / "rules"):
+        stable = cand / "falco_rules.yaml"
+        if stable.exists():
+            return [str(stable)]
+    return []
+
+
+def bundled_capture() -> str | None:
+    sample = PACKAGE / "data" / "sample.scap"
+    return str(sample) if sample.exists() else None
+
+
+def rule_paths(cfg: Config, opts: RunOptions, log: Callable[[str], None]) -> list[str]:
+    if opts.rules:
+        return list(opts.rules)
+    have, missing = cfg.rules_paths()
+    if have:
+        for m in missing:
+            log(f"falco: warning: rules file {m} does not exist")
+        return have
+    return bundled_rules()
+
+
+def load_rules(paths: list[str], log: Callable[[str], None]) -> LoadResult:
+    if not paths:
+        raise AppError("no rules given and no bundled rules found")
+    loaded = load_rule_files(paths)
+    for w in loaded.warnings:
+        log(f"falco: warning: {w}")
+    if loaded.errors:
+        for e in loaded.errors[:-1]:
+            log(f"falco: error: {e}")
+        raise AppError(str(loaded.errors[-1]))
+    return loaded
+
+
+def make_detector(cfg: Config, opts: RunOptions, loaded: LoadResult,
+                  log: Callable[[str], None], state=None) -> Detector:
+    prio = Priority.parse(opts.priority or cfg.priority)
+    if prio is None:
+        raise AppError(f"unknown priority {opts.priority or cfg.priority!r}")
+    selection = RuleSelection(prio, opts.disable_names, opts.disable_tags,
+                              opts.enable_tags)
+    first = not opts.all_matches and cfg.rule_matching == "first"
+    detector = build_detector(loaded, selection, first_match=first,
+                              profile=opts.profile, state=state)
+    for w in detector.warnings:
+        log(f"falco: warning: {w}")
+    return detector
+
+
+def run(cfg: Config, opts: RunOptions, log: Callable[[str], None],
+        stdout=None) -> int:
+    """Run until the source ends, -M expires or a signal; the exit code."""
+    paths = rule_paths(cfg, opts, log)
+    loaded = load_rules(paths, log)
+    detector = make_detector(cfg, opts, loaded, log)
+    log(f"falco: {len(detector.rules)} rules loaded from {', '.join(paths)}")
+    if opts.dry_run:
+        return 0
+
+    out = OutputDispatcher.from_config(cfg, stdout=stdout).start()
+    old_usr1 = signal.signal(signal.SIGUSR1, lambda *_: out.reopen())
+    try:
+        capture = opts.capture
+        if capture is None and cfg.engine.kind == "replay":
+            capture = cfg.engine.replay.capture_file or None
+        if capture is None:
+            if cfg.engine.kind == "kmod":
+                log("falco: warning: the kernel module engine is not available yet; "
+                    "using the eBPF driver")
+            live = _open_live(detector, opts, log)
+            if live is not None:
+                return _run_live(cfg, opts, live, detector, out, paths, log)
+            capture = bundled_capture()
+            if capture is None:
+                raise AppError("live capture is not possible here and no sample "
+                               "capture is bundled: give a capture with -e")
+            log(f"falco: replaying the bundled sample capture {capture}")
+        return _run_capture(capture, opts, detector, out, log)
+    finally:
+        out.close()
+        signal.signal(signal.SIGUSR1, old_usr1)
+        for line in out.summary():
+            log(f"falco: {line}")
+        if opts.profile:
+            _log_profile(detector, log)
+
+
+def _submit_all(alerts, out, opts: RunOptions, stop: Callable[[], None] | None = None,
+                check: Callable[[], None] | None = None) -> int:
+    shown = 0
+    for alert in alerts:
+        out.submit(alert)
+        shown += 1
+        if opts.limit is not None and shown >= opts.limit:
+            if stop is None:
+                break
+            stop()
+        if check is not None:
+            check()
+    return shown
+
+
+def _run_capture(path: str, opts: RunOptions, detector: Detector, out,
+                 log: Callable[[str], None]) -> int:
+    try:
+        with open_capture(path) as cap:
+            detector.seed(cap.tables)
+            shown = _submit_all(detector.run(cap.batches()), out, opts)
+    except CaptureError as exc:
+        out.flush()
+        raise AppError(str(exc)) from None
+    log(f"falco: {detector.engine.events} events, {shown} alerts")
+    return 0
+
+
+def _open_live(detector: Detector, opts: RunOptions, log: Callable[[str], None]):
+    """The eBPF driver with the syscalls the rules need, or None (and why)."""
+    from falco.live.live_capture import BpfUnavailable, LiveCapture, interest_codes
+
+    interest = None if opts.all_events else interest_codes(r.evttypes for r in detector.rules)
+    try:
+        return LiveCapture(interest)
+    except BpfUnavailable as exc:
+        log(f"falco: live capture unavailable: {exc}")
+        return None
+
+
+def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
+              paths: list[str], log: Callable[[str], None]) -> int:
+    from falco.config import Reloader
+    from falco.drops import DropMonitor
+    from falco.metrics import MetricsCollector
+    from falco.webserver import WebServer
+
+    def _stop(signum, frame):
+        live.stop()
+
+    handlers = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    drops = DropMonitor(cfg.syscall_event_drops, live.counters, out, ebpf=True,
+                        on_exit=live.stop).start()
+    metrics = MetricsCollector(cfg, out, counters=live.counters,
+                               events=lambda: detector.engine.events).start()
+    web = WebServer.from_config(cfg, metrics).start() if cfg.webserver.enabled else None
+    reloader = Reloader(cfg).install()
+    holder = {"detector": detector}
+
+    def _reload(new_cfg, old_cfg):
+        # Rules are read again; the state (threads, fds) carries over.
+        loaded = load_rules(rule_paths(new_cfg, opts, log), log)
+        holder["detector"] = make_detector(new_cfg, opts, loaded, log,
+                                           state=holder["detector"].state)
+        log(f"falco: reloaded {len(holder['detector'].rules)} rules")
+
+    reloader.add_hook(_reload)
+    log(f"falco: watching this host with the eBPF driver ({live.source.mode})")
+    shown = 0
+    events = 0
+    try:
+        detector.seed(live.tables)
+        for batch in live.batches(opts.duration):
+            current = holder["detector"]
+            alerts = list(current.run([batch]))
+            shown += _submit_all(alerts, out, opts, stop=live.stop)
+            reloader.check()
+        events = sum(d.engine.events for d in {id(detector): detector,
+                                                id(holder["detector"]): holder["detector"]}.values())
+    finally:
+        drops.stop()
+        counters = live.counters()
+        live.close()
+        metrics.stop()
+        if web is not None:
+            web.stop()
+        reloader.uninstall()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    log(f"falco: {events} events, {shown} alerts, {counters['drops']} dropped by the "
+        f"driver (ring full {counters['drops_buffer']}, too large "
+        f"{counters['drops_max_size']}), {counters['faults']} read faults")
+    log(f"falco: {drops.summary()}")
+    return 1 if drops.exit_requested else 0
+
+
+def _log_profile(detector: Detector, log: Callable[[str], None]) -> None:
+    """Which rule makes the agent slow: per-rule cost, most expensive first."""
+    rows = sorted(detector.rules, key=lambda r: r.ns, reverse=True)
+    total = sum(r.ns for r in rows) or 1
+    log(f"{'rule':<60} {'evals':>10} {'matches':>8} {'ms':>9} {'ns/eval':>8} {'share':>6}")
+    for r in rows:
+        per = r.ns / r.evals if r.evals else 0
+        log(f"{r.name[:60]:<60} {r.evals:>10} {r.matches:>8} {r.ns / 1e6:>9.2f} "
+            f"{per:>8.0f} {100 * r.ns / total:>5.1f}%")

@@ -327,9 +327,19 @@ cdef class IpCmp(Node):
         v.kind = VK_NONE
         v.obj = NULL
         self.ex.extract(ctx, &v)
-        if v.kind != VK_IP:
-            return False
-        addr = ipaddress.ip_address(bytes(v.ip[:v.n]))
+        if v.kind == VK_IP:
+            return self._one(bytes(v.ip[:v.n]))
+        if v.kind == VK_LIST:
+            # fd.ip / fd.net: either end of the connection (libsinsp checks
+            # the client and the server address and or-s the results).
+            for raw in <tuple>v.obj:
+                if isinstance(raw, bytes) and len(<bytes>raw) in (4, 16) \
+                        and self._one(<bytes>raw):
+                    return True
+        return False
+
+    cdef bint _one(self, bytes raw) except -1:
+        addr = ipaddress.ip_address(raw)
         hit = any(addr in net for net in self.nets)
         return (not hit) if self.op == OP_NE else hit
 

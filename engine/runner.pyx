@@ -41,6 +41,19 @@ _TOKEN = re.compile(
     r"(?P<arg>\[[^\]]*\])?(?(tr)\s*\))")
 
 
+# Control characters in field values (attacker-chosen file names, argv)
+# must not forge lines or terminal sequences in text outputs.
+_CONTROL = {i: f"\\x{i:02x}" for i in list(range(0x20)) + [0x7f]}
+_CONTROL.update({0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t"})
+
+
+cdef str _escape_text(str text):
+    for ch in text:
+        if ord(ch) < 0x20 or ord(ch) == 0x7f:
+            return text.translate(_CONTROL)
+    return text
+
+
 cdef class OutputFormat:
     """A rule output compiled into literal text and field extractors."""
     cdef list literals            # len(extractors) + 1 strings
@@ -77,7 +90,7 @@ cdef class OutputFormat:
             v.kind = VK_NONE
             v.obj = NULL
             ex.extract(ctx, &v)
-            parts.append(value_to_text(&v, ex.ftype))
+            parts.append(_escape_text(value_to_text(&v, ex.ftype)))
             parts.append(self.literals[i + 1])
             py = value_to_python(&v)
             if isinstance(py, bytes):

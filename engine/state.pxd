@@ -1,0 +1,146 @@
+# The state engine: threads, their file descriptors, users, groups and
+# containers, rebuilt from the event stream with libsinsp's semantics.
+#
+# Strings are bytes objects owned by these classes, so extractors can point
+# a `Value.s` straight into them for the duration of an event.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+
+from falco_engine.evalctx cimport EventCtx, StateHook
+
+
+cdef class FdInfo:
+    cdef public int64_t fd          # descriptor number
+    cdef public int type            # scap fd type (FD_FILE, FD_IPV4_SOCK, ...)
+    cdef public bytes name          # resolved path, or socket tuple text
+    cdef public bytes nameraw       # path as the syscall passed it
+    cdef public uint32_t openflags  # PPM_O_* flags of open-like calls
+    cdef public uint64_t ino        # inode, when the driver recorded it
+    cdef public uint32_t dev        # device, when the driver recorded it
+    cdef uint8_t sip[16]            # source (client) address, network order
+    cdef uint8_t dip[16]            # destination (server) address
+    cdef public uint16_t sport      # source (client) port
+    cdef public uint16_t dport      # destination (server) port; listen port
+    cdef public uint8_t l4proto     # SCAP_L4_* (0 unknown, 1 n/a, 2 tcp, 3 udp, 4 icmp, 5 raw)
+    cdef public int role            # 0 unknown, 1 client, 2 server
+    cdef public uint64_t usrc       # unix socket: source endpoint pointer
+    cdef public uint64_t udst       # unix socket: peer endpoint pointer
+    cdef public bint connected      # a connect() succeeded on it
+
+    cdef FdInfo copy(self)
+
+
+cdef class ThreadInfo:
+    cdef public int64_t tid         # thread id
+    cdef public int64_t pid         # process id (main thread's tid)
+    cdef public int64_t ptid        # parent thread id (-1 unknown)
+    cdef public int64_t sid         # session id (-1 unknown)
+    cdef public int64_t vpgid       # process group id in its pid namespace
+    cdef public int64_t vtid        # tid in its pid namespace
+    cdef public int64_t vpid        # pid in its pid namespace
+    cdef public bytes comm          # task command name
+    cdef public bytes exe           # argv[0]
+    cdef public bytes exepath       # full executable path ("" unknown)
+    cdef public bytes cwd           # working directory, always ends with "/"
+    cdef public bytes root          # chroot directory
+    cdef public list args           # [bytes] argv[1:]
+    cdef public list env            # [bytes] KEY=VALUE
+    cdef public list cgroups        # [bytes] subsys=path
+    cdef public bytes container_id  # 12 or 64 hex chars; b"" on the host
+    cdef public uint32_t uid        # effective uid (0xffffffff unknown)
+    cdef public uint32_t gid        # effective gid
+    cdef public uint32_t loginuid   # audit login uid (0xffffffff unset)
+    cdef public uint32_t tty        # controlling terminal
+    cdef public int64_t fdlimit     # RLIMIT_NOFILE
+    cdef public uint32_t flags      # clone flags (PPM_CL_*)
+    cdef public uint64_t clone_ts   # creation time (event ts), 0 when seeded
+    cdef public uint64_t vmsize_kb
+    cdef public uint64_t vmrss_kb
+    cdef public uint64_t vmswap_kb
+    cdef public uint64_t pfmajor
+    cdef public uint64_t pfminor
+    cdef public uint64_t cap_permitted
+    cdef public uint64_t cap_inheritable
+    cdef public uint64_t cap_effective
+    cdef public uint64_t exe_ino
+    cdef public uint64_t exe_ino_ctime
+    cdef public uint64_t exe_ino_mtime
+    cdef public uint64_t pidns_init_start_ts
+    cdef public bint exe_writable
+    cdef public bint exe_upper_layer
+    cdef public bint exe_lower_layer
+    cdef public bint exe_from_memfd
+    cdef public dict fds            # {fd: FdInfo}; threads of one process share it
+    cdef public bint closed         # procexit seen, removal pending
+    # Per-syscall state, as libsinsp keeps it per thread.
+    cdef public int64_t lastevent_fd    # fd of the current syscall (-1 none)
+    cdef public int lastevent_type      # type of the last enter event
+    cdef bytes enter_rec                # copy of the last stored enter record
+    cdef uint8_t enter_hdr
+    cdef uint8_t enter_lsz
+    cdef uint32_t enter_nparams
+    cdef uint16_t enter_type
+
+    cdef bint is_main(self)
+
+
+cdef class StateEngine(StateHook):
+    cdef public dict threads        # {tid: ThreadInfo}
+    cdef public dict users          # {uid: (name bytes, home bytes, shell bytes)}
+    cdef public dict groups         # {gid: name bytes}
+    cdef public dict containers     # {id bytes (12 chars): dict of bytes values}
+    cdef public set local_v4        # this host's IPv4 addresses (network order)
+    cdef public set local_v6        # and IPv6 ones, from the capture or the host
+    cdef public Py_ssize_t max_threads
+    cdef public Py_ssize_t max_fds
+    # Counters.
+    cdef public uint64_t n_threads_created
+    cdef public uint64_t n_threads_removed
+    cdef public uint64_t n_thread_evictions
+    cdef public uint64_t n_fds_added
+    cdef public uint64_t n_fds_removed
+    cdef public uint64_t n_fd_drops
+    cdef public uint64_t n_events
+    # Removals deferred until the next event, as libsinsp does, so that the
+    # event that causes them is still evaluated against the old state.
+    cdef object pending_tid
+    cdef list pending_fds           # [(fd table dict, fd)]
+    cdef public bint live            # unknown tids are read from /proc
+    cdef public str proc_root        # where /proc is (tests point it elsewhere)
+
+    cdef ThreadInfo get_thread(self, int64_t tid, bint create)
+    cdef int _add_thread(self, ThreadInfo t) except -1
+    cdef ThreadInfo main_thread(self, ThreadInfo t)
+    cdef ThreadInfo parent_thread(self, ThreadInfo t)
+    cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi)
+    cdef int _flush(self) except -1
+    # The per-event entry point (sets ctx.thread and ctx.fd).
+    cdef int process(self, EventCtx ctx) except -1
+    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
+    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
+    cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1
+    cdef int _parse_open_by_handle(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_socket(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_bind(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _set_tuple(self, FdInfo fi, const uint8_t *p, uint32_t n) except -1
+    cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1
+    cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1
+    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n)
+    cdef int _parse_accept(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_socketpair(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_simplefd(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
+    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd) except -1
+    cdef int _parse_dup(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_fcntl(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_chdir(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1
+    cdef int _share_cwd(self, ThreadInfo t) except -1
+    cdef int _parse_execve(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_clone(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_setid(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1
+    cdef int _parse_setsid(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_chroot(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_capset(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_container(self, EventCtx ctx, uint8_t act) except -1
+    cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1

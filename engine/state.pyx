@@ -1,0 +1,1879 @@
+# cython: language_level=3, boundscheck=False, wraparound=True
+"""The state engine: the process tree, open descriptors, users, containers.
+
+Fed by the same event stream the rules see, it rebuilds what libsinsp
+(Falco's library) knows at each event, with the same timing:
+
+- the enter event of a syscall is remembered per thread, and its
+  parameters are used at the exit when the exit lacks them (old layouts);
+- the fd an event acts on is looked up before the event is evaluated: the
+  enter's fd parameter, kept per thread as `lastevent_fd` for the exit;
+- calls that create an fd add it before evaluation (the exit sees it);
+- close and procexit remove their fd / thread only when the *next* event
+  arrives, so the close exit and the procexit are still evaluated with it;
+- execve updates the thread before its exit is evaluated;
+- clone: the exit in the child (res 0) or in the parent (res > 0), whichever
+  comes first, creates the child, inheriting from the caller.
+
+Representation: `threads` is a dict tid -> ThreadInfo (one hash lookup per
+event; CPython dicts of small ints are as fast as anything we would write
+here).  Each ThreadInfo points to an fd dict {fd: FdInfo}; the threads of a
+process share their main thread's dict, as they share the kernel's table.
+Strings are bytes, so field extractors point into them without copying.
+"""
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from libc.stdint cimport (
+    uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, int16_t, int8_t,
+)
+from libc.string cimport memcpy, memcmp, memset
+from libc.stdlib cimport malloc
+
+import json
+import os
+
+from falco_engine.decoder cimport EventBatch, fe_evt, read_int
+from falco_engine.evalctx cimport EventCtx, StateHook
+from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX
+from falco_engine import table as _table
+
+# --- constants -------------------------------------------------------------
+
+# scap fd types (falco/capture/tables.py uses the same numbers).
+DEF FD_UNKNOWN = 0
+DEF FD_FILE = 1
+DEF FD_DIRECTORY = 2
+DEF FD_IPV4_SOCK = 3
+DEF FD_IPV6_SOCK = 4
+DEF FD_IPV4_SERVSOCK = 5
+DEF FD_IPV6_SERVSOCK = 6
+DEF FD_FIFO = 7
+DEF FD_UNIX_SOCK = 8
+DEF FD_EVENT = 9
+DEF FD_UNSUPPORTED = 10
+DEF FD_SIGNALFD = 11
+DEF FD_EVENTPOLL = 12
+DEF FD_INOTIFY = 13
+DEF FD_TIMERFD = 14
+DEF FD_NETLINK = 15
+DEF FD_FILE_V2 = 16
+DEF FD_BPF = 17
+DEF FD_USERFAULTFD = 18
+DEF FD_IOURING = 19
+DEF FD_MEMFD = 20
+DEF FD_PIDFD = 21
+
+# Event flags (driver/event_table.yaml).
+DEF EF_CREATES_FD = 1
+DEF EF_DESTROYS_FD = 2
+DEF EF_USES_FD = 4
+DEF EF_SKIPPARSERESET = 256
+
+DEF PPM_AF_UNIX = 1
+DEF PPM_AF_INET = 2
+DEF PPM_AF_INET6 = 10
+DEF PPM_AF_NETLINK = 16
+
+DEF L4_UNKNOWN = 0      # scap_l4_proto numbering (1 is "not applicable")
+DEF L4_TCP = 2
+DEF L4_UDP = 3
+DEF L4_ICMP = 4
+DEF L4_RAW = 5
+
+DEF PPM_O_DIRECTORY = 1024
+DEF PPM_CL_CLONE_THREAD = 8192
+DEF PPM_CL_CLONE_INVERTED = 65536
+DEF PPM_AT_FDCWD = -100
+DEF EINPROGRESS = 115
+
+DEF ROLE_NONE = 0
+DEF ROLE_CLIENT = 1
+DEF ROLE_SERVER = 2
+
+FD_TYPE_NAMES = {
+    FD_UNKNOWN: "unknown", FD_FILE: "file", FD_DIRECTORY: "directory",
+    FD_IPV4_SOCK: "ipv4", FD_IPV6_SOCK: "ipv6", FD_IPV4_SERVSOCK: "ipv4",
+    FD_IPV6_SERVSOCK: "ipv6", FD_FIFO: "pipe", FD_UNIX_SOCK: "unix",
+    FD_EVENT: "event", FD_UNSUPPORTED: "unknown", FD_SIGNALFD: "signalfd",
+    FD_EVENTPOLL: "eventpoll", FD_INOTIFY: "inotify", FD_TIMERFD: "timerfd",
+    FD_NETLINK: "netlink", FD_FILE_V2: "file", FD_BPF: "bpf",
+    FD_USERFAULTFD: "userfaultfd", FD_IOURING: "io_uring", FD_MEMFD: "memfd",
+    FD_PIDFD: "pidfd",
+}
+FD_TYPE_CHARS = {
+    FD_UNKNOWN: "o", FD_FILE: "f", FD_DIRECTORY: "d", FD_IPV4_SOCK: "4",
+    FD_IPV6_SOCK: "6", FD_IPV4_SERVSOCK: "4", FD_IPV6_SERVSOCK: "6",
+    FD_FIFO: "p", FD_UNIX_SOCK: "u", FD_EVENT: "e", FD_UNSUPPORTED: "o",
+    FD_SIGNALFD: "s", FD_EVENTPOLL: "l", FD_INOTIFY: "i", FD_TIMERFD: "t",
+    FD_NETLINK: "n", FD_FILE_V2: "f", FD_BPF: "b", FD_USERFAULTFD: "u",
+    FD_IOURING: "r", FD_MEMFD: "m", FD_PIDFD: "P",
+}
+
+# Container runtime numbers of the container JSON event (libsinsp's enum).
+CONTAINER_TYPES = ("docker", "lxc", "libvirt-lxc", "mesos", "rkt", "custom",
+                   "cri", "containerd", "cri-o", "bpm", "static", "podman")
+
+# --- parameter index, by name, per event type --------------------------------
+#
+# Layouts change between event versions (clone has five), so parsers ask for
+# parameters by name; the index is computed once from the event table.
+
+cdef enum ParamKey:
+    K_FD, K_RES, K_NAME, K_FLAGS, K_DIRFD, K_TUPLE, K_ADDR, K_EXE, K_ARGS,
+    K_TID, K_PID, K_PTID, K_CWD, K_FDLIMIT, K_COMM, K_CGROUPS, K_ENV, K_TTY,
+    K_PGID, K_LOGINUID, K_UID, K_GID, K_VTID, K_VPID, K_FD1, K_FD2, K_INO,
+    K_DEV, K_DOMAIN, K_TYPE, K_PROTO, K_CMD, K_PATH, K_JSON, K_ID, K_IMAGE,
+    K_FILENAME, K_RES_OR_FD, K_EUID, K_EGID, K_SOURCE, K_PEER, K_TRUSTED_EXEPATH,
+    K_EXE_INO, K_EXE_INO_CTIME, K_EXE_INO_MTIME, K_CAP_INH, K_CAP_PRM, K_CAP_EFF,
+    K_PIDNS_TS, K_PATHNAME, K_VM_SIZE, K_VM_RSS, K_VM_SWAP, K_PGFT_MAJ,
+    K_PGFT_MIN, K_HOME, K_SHELL, K_CONTAINER_ID, K_COUNT
+
+_KEY_NAMES = ("fd", "res", "name", "flags", "dirfd", "tuple", "addr", "exe",
+              "args", "tid", "pid", "ptid", "cwd", "fdlimit", "comm", "cgroups",
+              "env", "tty", "pgid", "loginuid", "uid", "gid", "vtid", "vpid",
+              "fd1", "fd2", "ino", "dev", "domain", "type", "proto", "cmd",
+              "path", "json", "id", "image", "filename", "res_or_fd", "euid",
+              "egid", "source", "peer", "trusted_exepath", "exe_ino",
+              "exe_ino_ctime", "exe_ino_mtime", "cap_inheritable",
+              "cap_permitted", "cap_effective", "pidns_init_start_ts",
+              "pathname", "vm_size", "vm_rss", "vm_swap", "pgft_maj",
+              "pgft_min", "home", "shell", "container_id")
+assert len(_KEY_NAMES) == K_COUNT
+
+cdef int8_t *PIDX = <int8_t *>malloc(FE_EVENT_MAX * K_COUNT)
+# What the parser does with each event type (0: nothing).
+cdef uint8_t *ACTION = <uint8_t *>malloc(FE_EVENT_MAX)
+# Enter events whose parameters an exit may need.
+cdef uint8_t *STORE = <uint8_t *>malloc(FE_EVENT_MAX)
+
+
+cdef enum Action:
+    A_NONE, A_OPEN, A_SOCKET, A_BIND, A_CONNECT, A_ACCEPT, A_CLOSE, A_PIPE,
+    A_SOCKETPAIR, A_SIMPLEFD, A_DUP, A_FCNTL, A_CHDIR, A_FCHDIR, A_EXECVE,
+    A_CLONE, A_PROCEXIT, A_SETUID, A_SETGID, A_SETRESUID, A_SETRESGID,
+    A_SETSID, A_CHROOT, A_CAPSET, A_CONTAINER_JSON, A_CONTAINER_OLD,
+    A_USERADDED, A_GROUPADDED, A_MEMFD, A_BPF, A_OPEN_BY_HANDLE, A_SWITCH,
+    A_SENDTO, A_RECVFROM, A_MEMORY
+
+
+_ACTIONS = {
+    "open": A_OPEN, "openat": A_OPEN, "openat2": A_OPEN, "creat": A_OPEN,
+    "open_by_handle_at": A_OPEN_BY_HANDLE, "socket": A_SOCKET, "bind": A_BIND,
+    "connect": A_CONNECT, "accept": A_ACCEPT, "accept4": A_ACCEPT,
+    "close": A_CLOSE, "pipe": A_PIPE, "pipe2": A_PIPE,
+    "socketpair": A_SOCKETPAIR, "eventfd": A_SIMPLEFD, "eventfd2": A_SIMPLEFD,
+    "signalfd": A_SIMPLEFD, "signalfd4": A_SIMPLEFD,
+    "timerfd_create": A_SIMPLEFD, "inotify_init": A_SIMPLEFD,
+    "inotify_init1": A_SIMPLEFD, "epoll_create": A_SIMPLEFD,
+    "epoll_create1": A_SIMPLEFD, "userfaultfd": A_SIMPLEFD,
+    "io_uring_setup": A_SIMPLEFD, "pidfd_open": A_SIMPLEFD,
+    "pidfd_getfd": A_SIMPLEFD, "memfd_create": A_MEMFD, "bpf": A_BPF,
+    "dup": A_DUP, "dup2": A_DUP, "dup3": A_DUP, "fcntl": A_FCNTL,
+    "chdir": A_CHDIR, "fchdir": A_FCHDIR, "execve": A_EXECVE,
+    "execveat": A_EXECVE, "clone": A_CLONE, "clone3": A_CLONE, "fork": A_CLONE,
+    "vfork": A_CLONE, "procexit": A_PROCEXIT, "setuid": A_SETUID,
+    "setgid": A_SETGID, "setresuid": A_SETRESUID, "setresgid": A_SETRESGID,
+    "setsid": A_SETSID, "chroot": A_CHROOT, "capset": A_CAPSET,
+    "useradded": A_USERADDED, "groupadded": A_GROUPADDED, "switch": A_SWITCH,
+    "sendto": A_SENDTO, "sendmsg": A_SENDTO, "recvfrom": A_RECVFROM,
+    "recvmsg": A_RECVFROM, "brk": A_MEMORY, "mmap": A_MEMORY,
+    "mmap2": A_MEMORY, "munmap": A_MEMORY,
+}
+# The fd type each simple fd-creating call makes.
+_SIMPLE_FD_TYPE = {
+    "eventfd": FD_EVENT, "eventfd2": FD_EVENT, "signalfd": FD_SIGNALFD,
+    "signalfd4": FD_SIGNALFD, "timerfd_create": FD_TIMERFD,
+    "inotify_init": FD_INOTIFY, "inotify_init1": FD_INOTIFY,
+    "epoll_create": FD_EVENTPOLL, "epoll_create1": FD_EVENTPOLL,
+    "userfaultfd": FD_USERFAULTFD, "io_uring_setup": FD_IOURING,
+    "pidfd_open": FD_PIDFD, "pidfd_getfd": FD_PIDFD,
+}
+cdef uint8_t *SIMPLE_TYPE = <uint8_t *>malloc(FE_EVENT_MAX)
+cdef int64_t F_DUPFD_CODES[2]
+
+
+def _build_index():
+    cdef int t, k
+    key_of = {n: i for i, n in enumerate(_KEY_NAMES)}
+    for t in range(FE_EVENT_MAX):
+        for k in range(K_COUNT):
+            PIDX[t * K_COUNT + k] = -1
+        ACTION[t] = A_NONE
+        STORE[t] = 0
+        SIMPLE_TYPE[t] = FD_UNKNOWN
+    for ev in _table.EVENTS:
+        t = ev.id
+        for p, pinfo in enumerate(ev.params):
+            k = key_of.get(pinfo.name, -1)
+            if k >= 0 and PIDX[t * K_COUNT + k] < 0:
+                PIDX[t * K_COUNT + k] = p
+        if ev.unused:
+            continue
+        act = _ACTIONS.get(ev.name, A_NONE)
+        if ev.name == "container":
+            act = A_CONTAINER_JSON if any(p.name == "json" for p in ev.params) \
+                else A_CONTAINER_OLD
+        ACTION[t] = act
+        SIMPLE_TYPE[t] = _SIMPLE_FD_TYPE.get(ev.name, FD_UNKNOWN)
+        if t % 2 == 0 and act in (A_OPEN, A_SOCKET, A_FCNTL, A_SETUID, A_SETGID,
+                                  A_SETRESUID, A_SETRESGID, A_EXECVE, A_CHDIR,
+                                  A_BIND, A_CONNECT, A_SENDTO):
+            STORE[t] = 1
+    fset = {}
+    for s in _table.FLAG_SETS:
+        for name, value in s:
+            fset.setdefault(name, value)
+    F_DUPFD_CODES[0] = fset.get("F_DUPFD", 1)
+    F_DUPFD_CODES[1] = fset.get("F_DUPFD_CLOEXEC", 26)
+
+
+_build_index()
+
+# --- small readers ------------------------------------------------------------
+
+
+cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
+    """Parameter `key` of the current event, or NULL when absent."""
+    cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
+    if idx < 0:
+        return NULL
+    return ctx.batch.param_ptr(ctx.idx, <uint32_t>idx, n)
+
+
+cdef inline bint ev_int(EventCtx ctx, int key, int64_t *out) noexcept:
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = evp(ctx, key, &n)
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = read_int(p, n, True)
+    return True
+
+
+cdef inline bint ev_uint(EventCtx ctx, int key, uint64_t *out) noexcept:
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = evp(ctx, key, &n)
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = <uint64_t>read_int(p, n, False)
+    return True
+
+
+cdef bytes cstr(const uint8_t *p, uint32_t n):
+    """A NUL-terminated string parameter as bytes (up to the first NUL)."""
+    cdef uint32_t k = 0
+    if p == NULL:
+        return b""
+    while k < n and p[k] != 0:
+        k += 1
+    return PyBytes_FromStringAndSize(<const char *>p, k)
+
+
+cdef inline bytes ev_str(EventCtx ctx, int key):
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = evp(ctx, key, &n)
+    if p == NULL:
+        return None
+    return cstr(p, n)
+
+
+cdef inline bytes ev_raw(EventCtx ctx, int key):
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = evp(ctx, key, &n)
+    if p == NULL:
+        return None
+    return PyBytes_FromStringAndSize(<const char *>p, n)
+
+
+cdef list cgroup_list(bytes raw):
+    """Cgroups as libsinsp keeps them: the v2 "io" controller is listed
+    under its v1 name, blkio."""
+    return [b"blkio=" + c[3:] if c.startswith(b"io=") else c
+            for c in split_nul(raw)]
+
+
+cdef list split_nul(bytes raw):
+    """A NUL-separated array parameter (args, env, cgroups) as a list."""
+    if not raw:
+        return []
+    parts = raw.split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return parts
+
+
+cdef inline bint is_zero16(const uint8_t *p) noexcept:
+    cdef int i
+    for i in range(16):
+        if p[i] != 0:
+            return False
+    return True
+
+
+cdef inline uint16_t rd16(const uint8_t *p) noexcept:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return v
+
+
+cdef inline uint32_t rd32(const uint8_t *p) noexcept:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+
+# Stored enter records: the same framing as in the batch.
+cdef const uint8_t *rec_param(ThreadInfo t, int key, uint32_t *n) noexcept:
+    cdef int idx
+    cdef const uint8_t *rec
+    cdef Py_ssize_t reclen, pos
+    cdef uint32_t k, plen
+    if t.enter_rec is None:
+        return NULL
+    idx = PIDX[t.enter_type * K_COUNT + key]
+    if idx < 0 or <uint32_t>idx >= t.enter_nparams:
+        return NULL
+    rec = <const uint8_t *>PyBytes_AS_STRING(t.enter_rec)
+    reclen = len(t.enter_rec)
+    pos = t.enter_hdr + <Py_ssize_t>t.enter_nparams * t.enter_lsz
+    if pos > reclen:
+        return NULL
+    for k in range(<uint32_t>idx + 1):
+        plen = rd32(rec + t.enter_hdr + 4 * k) if t.enter_lsz == 4 \
+            else rd16(rec + t.enter_hdr + 2 * k)
+        if k == <uint32_t>idx:
+            if pos + plen > reclen:
+                return NULL
+            n[0] = plen
+            return rec + pos
+        pos += plen
+    return NULL
+
+
+cdef inline bint rec_int(ThreadInfo t, int key, int64_t *out) noexcept:
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = rec_param(t, key, &n)
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = read_int(p, n, True)
+    return True
+
+
+# --- text forms (what libsinsp stores as fd names) ---------------------------
+
+cdef str ip4_text(const uint8_t *p):
+    return f"{p[0]}.{p[1]}.{p[2]}.{p[3]}"
+
+
+cdef str ip6_text(const uint8_t *p):
+    import ipaddress
+    return str(ipaddress.IPv6Address(bytes(p[:16])))
+
+
+cdef bint is_v4_mapped(const uint8_t *p) noexcept:
+    cdef int i
+    for i in range(10):
+        if p[i] != 0:
+            return False
+    return p[10] == 0xff and p[11] == 0xff
+
+
+cdef bytes tuple_text(const uint8_t *p, uint32_t n):
+    """A PT_SOCKTUPLE as libsinsp prints it (the fd name of a socket)."""
+    cdef uint64_t a, b
+    if n == 0:
+        return b""
+    if p[0] == PPM_AF_INET and n >= 13:
+        return (f"{ip4_text(p + 1)}:{rd16(p + 5)}->"
+                f"{ip4_text(p + 7)}:{rd16(p + 11)}").encode()
+    if p[0] == PPM_AF_INET6 and n >= 37:
+        if is_v4_mapped(p + 1) and is_v4_mapped(p + 19):
+            return (f"{ip4_text(p + 13)}:{rd16(p + 17)}->"
+                    f"{ip4_text(p + 31)}:{rd16(p + 35)}").encode()
+        return (f"{ip6_text(p + 1)}:{rd16(p + 17)}->"
+                f"{ip6_text(p + 19)}:{rd16(p + 35)}").encode()
+    if p[0] == PPM_AF_UNIX and n >= 17:
+        memcpy(&a, p + 1, 8)
+        memcpy(&b, p + 9, 8)
+        return f"{a:x}->{b:x} ".encode() + cstr(p + 17, n - 17)
+    return b""
+
+
+def tuple_text_py(bytes raw):
+    """Python entry to `tuple_text` (field extractors, tools)."""
+    return tuple_text(<const uint8_t *>PyBytes_AS_STRING(raw), len(raw))
+
+
+cdef bytes sockaddr_text(const uint8_t *p, uint32_t n):
+    if n == 0:
+        return b""
+    if p[0] == PPM_AF_INET and n >= 7:
+        return f"{ip4_text(p + 1)}:{rd16(p + 5)}".encode()
+    if p[0] == PPM_AF_INET6 and n >= 19:
+        return f"{ip6_text(p + 1)}:{rd16(p + 17)}".encode()
+    if p[0] == PPM_AF_UNIX:
+        return cstr(p + 1, n - 1)
+    return b""
+
+
+def concat_paths(bytes base, bytes path):
+    """libsinsp's path join: absolute paths win; '.', '..' and '//' fold."""
+    cdef bytes full
+    if path.startswith(b"/"):
+        full = path
+    elif not base:
+        full = path
+    else:
+        full = base + (b"" if base.endswith(b"/") else b"/") + path
+    if not full.startswith(b"/"):
+        return full
+    out = []
+    for part in full.split(b"/"):
+        if part == b"" or part == b".":
+            continue
+        if part == b"..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return b"/" + b"/".join(out)
+
+
+cdef bytes dir_with_slash(bytes d):
+    if d and not d.endswith(b"/"):
+        return d + b"/"
+    return d
+
+
+# --- containers from cgroups ---------------------------------------------------
+
+cdef bint _is_hex(bytes s):
+    cdef Py_ssize_t i
+    cdef char c
+    cdef const char *p = s
+    for i in range(len(s)):
+        c = p[i]
+        if not ((b'0' <= c <= b'9') or (b'a' <= c <= b'f')):
+            return False
+    return True
+
+
+def container_from_cgroups(list cgroups):
+    """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
+    for cg in cgroups:
+        _, _, path = cg.partition(b"=")
+        for part in reversed(path.split(b"/")):
+            if not part:
+                continue
+            runtime = None
+            cid = part
+            if part.endswith(b".scope"):
+                stem = part[:-6]
+                for prefix, rt in ((b"docker-", "docker"), (b"crio-", "cri-o"),
+                                   (b"cri-containerd-", "containerd"),
+                                   (b"libpod-", "podman")):
+                    if stem.startswith(prefix):
+                        cid = stem[len(prefix):]
+                        runtime = rt
+                        break
+                else:
+                    continue
+            elif b"/docker/" in path or path.startswith(b"/docker"):
+                runtime = "docker"
+            elif b"kubepods" in path:
+                runtime = "cri"
+            elif b"/libpod" in path:
+                runtime = "podman"
+            else:
+                continue
+            if len(cid) == 64 and _is_hex(cid):
+                return cid, runtime
+            break
+    return b"", None
+
+
+# --- state objects ---------------------------------------------------------------
+
+
+cdef class FdInfo:
+    """One open file descriptor."""
+
+    def __cinit__(self):
+        self.fd = -1
+        self.type = FD_UNKNOWN
+        self.name = b""
+        self.nameraw = b""
+        memset(self.sip, 0, 16)
+        memset(self.dip, 0, 16)
+
+    cdef FdInfo copy(self):
+        cdef FdInfo c = FdInfo.__new__(FdInfo)
+        c.fd = self.fd
+        c.type = self.type
+        c.name = self.name
+        c.nameraw = self.nameraw
+        c.openflags = self.openflags
+        c.ino = self.ino
+        c.dev = self.dev
+        memcpy(c.sip, self.sip, 16)
+        memcpy(c.dip, self.dip, 16)
+        c.sport = self.sport
+        c.dport = self.dport
+        c.l4proto = self.l4proto
+        c.role = self.role
+        c.usrc = self.usrc
+        c.udst = self.udst
+        c.connected = self.connected
+        return c
+
+    @property
+    def typechar(self):
+        return FD_TYPE_CHARS.get(self.type, "o")
+
+    @property
+    def type_name(self):
+        return FD_TYPE_NAMES.get(self.type, "unknown")
+
+    @property
+    def is_ipv6(self):
+        return self.type == FD_IPV6_SOCK or self.type == FD_IPV6_SERVSOCK
+
+    @property
+    def sip_bytes(self):
+        return bytes(self.sip[:16 if self.is_ipv6 else 4])
+
+    @property
+    def dip_bytes(self):
+        return bytes(self.dip[:16 if self.is_ipv6 else 4])
+
+    def __repr__(self):
+        return f"<FdInfo {self.fd} {self.typechar} {self.name!r}>"
+
+
+cdef class ThreadInfo:
+    """One thread, with what libsinsp keeps about its process."""
+
+    def __cinit__(self):
+        self.ptid = -1
+        self.sid = -1
+        self.vpgid = -1
+        self.vtid = -1
+        self.vpid = -1
+        self.comm = b""
+        self.exe = b""
+        self.exepath = b""
+        self.cwd = b""
+        self.root = b"/"
+        self.args = []
+        self.env = []
+        self.cgroups = []
+        self.container_id = b""
+        self.uid = 0
+        self.gid = 0
+        self.loginuid = 0       # libsinsp's default for threads it creates
+        self.fdlimit = -1
+        self.fds = {}
+        self.lastevent_fd = 0       # libsinsp's initial value: fd 0 until an
+        self.lastevent_type = -1    # enter event says otherwise
+        self.enter_rec = None
+
+    cdef bint is_main(self):
+        return self.tid == self.pid
+
+    @property
+    def ismain(self):
+        return self.tid == self.pid
+
+    def __repr__(self):
+        return f"<ThreadInfo {self.tid} pid={self.pid} ptid={self.ptid} {self.comm!r}>"
+
+
+cdef ThreadInfo _fake_thread(int64_t tid):
+    """What libsinsp invents for a tid it has never seen (no /proc offline)."""
+    cdef ThreadInfo t = ThreadInfo.__new__(ThreadInfo)
+    t.tid = tid
+    t.pid = tid
+    t.ptid = -1
+    t.comm = b"<NA>"
+    t.exe = b"<NA>"
+    t.uid = 0xFFFFFFFF
+    t.gid = 0xFFFFFFFF
+    t.loginuid = 0xFFFFFFFF
+    return t
+
+
+cdef inline bint is_fake(ThreadInfo t) noexcept:
+    return t.uid == 0xFFFFFFFF and t.comm == b"<NA>"
+
+
+def _enc(s):
+    if s is None:
+        return b""
+    if isinstance(s, bytes):
+        return s
+    return str(s).encode("utf-8", "surrogateescape")
+
+
+# --- the engine ------------------------------------------------------------------
+
+
+cdef class StateEngine(StateHook):
+    """Threads, fds, users, groups and containers, updated event by event.
+
+    `process(ctx)` is called by the rule engine for every event, in stream
+    order, before the rules are evaluated; it sets `ctx.thread` and
+    `ctx.fd`.  `seed(tables)` loads a capture's tables first.
+    """
+
+    def __init__(self, Py_ssize_t max_threads=131072, Py_ssize_t max_fds=4096):
+        self.threads = {}
+        self.users = {}
+        self.groups = {}
+        self.containers = {}
+        self.local_v4 = set()
+        self.local_v6 = set()
+        self.max_threads = max_threads
+        self.max_fds = max_fds
+        self.pending_tid = None
+        self.pending_fds = []
+        self.live = False
+        self.proc_root = "/proc"
+
+    # -- seeding -----------------------------------------------------------
+
+    def seed(self, tables):
+        """Load a CaptureTables (duck-typed): threads with fds, users, groups."""
+        cdef ThreadInfo t, mt
+        cdef FdInfo fi
+        for ti in getattr(tables, "threads", {}).values():
+            t = ThreadInfo.__new__(ThreadInfo)
+            t.tid = ti.tid
+            t.pid = ti.pid
+            t.ptid = ti.ptid
+            t.comm = _enc(ti.comm)
+            t.exe = _enc(ti.exe)
+            t.exepath = _enc(ti.exepath)
+            t.args = [_enc(a) for a in ti.args]
+            t.env = [_enc(a) for a in getattr(ti, "env", [])]
+            t.cwd = dir_with_slash(_enc(ti.cwd))
+            t.root = _enc(getattr(ti, "root", "")) or b"/"
+            t.fdlimit = ti.fdlimit
+            t.flags = ti.flags
+            t.uid = ti.uid & 0xFFFFFFFF
+            t.gid = ti.gid & 0xFFFFFFFF
+            t.vmsize_kb = ti.vmsize_kb
+            t.vmrss_kb = ti.vmrss_kb
+            t.vmswap_kb = ti.vmswap_kb
+            t.pfmajor = ti.pfmajor
+            t.pfminor = ti.pfminor
+            t.vtid = ti.vtid
+            t.vpid = ti.vpid
+            t.cgroups = cgroup_list(b"\0".join(_enc(c) for c in getattr(ti, "cgroups", [])))
+            t.sid = getattr(ti, "sid", -1)
+            t.vpgid = getattr(ti, "vpgid", -1)
+            t.loginuid = getattr(ti, "loginuid", 0xFFFFFFFF) & 0xFFFFFFFF
+            t.tty = getattr(ti, "tty", 0)
+            t.exe_writable = getattr(ti, "exe_writable", False)
+            t.exe_upper_layer = getattr(ti, "exe_upper_layer", False)
+            t.exe_from_memfd = getattr(ti, "exe_from_memfd", False)
+            t.exe_ino = getattr(ti, "exe_ino", 0)
+            t.exe_ino_ctime = getattr(ti, "exe_ino_ctime", 0)
+            t.exe_ino_mtime = getattr(ti, "exe_ino_mtime", 0)
+            t.cap_inheritable = getattr(ti, "cap_inheritable", 0)
+            t.cap_permitted = getattr(ti, "cap_permitted", 0)
+            t.cap_effective = getattr(ti, "cap_effective", 0)
+            t.pidns_init_start_ts = getattr(ti, "pidns_init_start_ts", 0)
+            t.container_id = container_from_cgroups(t.cgroups)[0]
+            for fdi in getattr(ti, "fds", {}).values():
+                fi = _fdinfo_from_table(fdi)
+                if fi is not None:
+                    t.fds[fi.fd] = fi
+            self.threads[t.tid] = t
+        # Threads share their process's fd table (the main thread's).
+        for t in self.threads.values():
+            if t.tid != t.pid:
+                mt = self.threads.get(t.pid)
+                if mt is not None:
+                    for k, v in t.fds.items():
+                        mt.fds.setdefault(k, v)
+                    t.fds = mt.fds
+        for u in getattr(tables, "users", []):
+            self.users[u.uid & 0xFFFFFFFF] = (_enc(u.name), _enc(u.homedir),
+                                              _enc(u.shell))
+        for g in getattr(tables, "groups", []):
+            self.groups[g.gid & 0xFFFFFFFF] = _enc(g.name)
+        for itf in getattr(tables, "interfaces", []):
+            addr = bytes(itf.addr)
+            if len(addr) == 4:
+                self.local_v4.add(addr)
+            elif len(addr) == 16:
+                self.local_v6.add(addr)
+
+    def seed_host(self, proc_root="/proc"):
+        """Live capture: users, groups and interfaces of this host, every
+        thread in /proc, and from now on /proc lookups for unknown tids
+        (libsinsp's behaviour; offline, unknown tids get placeholders)."""
+        cdef ThreadInfo t
+        self.live = True
+        self.proc_root = proc_root
+        self.load_host_users()
+        self._load_host_addresses()
+        try:
+            pids = [int(x) for x in os.listdir(proc_root) if x.isdigit()]
+        except OSError:
+            return
+        for pid in pids:
+            try:
+                tids = [int(x) for x in os.listdir(f"{proc_root}/{pid}/task")
+                        if x.isdigit()]
+            except OSError:
+                continue
+            for tid in tids:
+                t = thread_from_proc(proc_root, pid, tid)
+                if t is not None:
+                    self._add_thread(t)
+        # Threads share their process's fd table.
+        for t in self.threads.values():
+            if t.tid != t.pid and t.pid in self.threads:
+                t.fds = (<ThreadInfo>self.threads[t.pid]).fds
+
+    def _load_host_addresses(self):
+        try:
+            import socket
+            import fcntl
+            import struct
+            for _, name in socket.if_nameindex():
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    req = struct.pack("256s", name.encode()[:15])
+                    res = fcntl.ioctl(s.fileno(), 0x8915, req)   # SIOCGIFADDR
+                    self.local_v4.add(res[20:24])
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+        except (OSError, ImportError):
+            pass
+        try:
+            with open("/proc/net/if_inet6") as f:
+                for line in f:
+                    self.local_v6.add(bytes.fromhex(line.split()[0]))
+        except (OSError, ValueError):
+            pass
+
+    def load_host_users(self, passwd="/etc/passwd", group="/etc/group"):
+        """Users and groups of this host, for live capture."""
+        try:
+            with open(passwd, "rb") as f:
+                for line in f:
+                    parts = line.rstrip(b"\n").split(b":")
+                    if len(parts) >= 7 and parts[2].isdigit():
+                        self.users[int(parts[2])] = (parts[0], parts[5], parts[6])
+        except OSError:
+            pass
+        try:
+            with open(group, "rb") as f:
+                for line in f:
+                    parts = line.rstrip(b"\n").split(b":")
+                    if len(parts) >= 3 and parts[2].isdigit():
+                        self.groups[int(parts[2])] = parts[0]
+        except OSError:
+            pass
+
+    # -- lookups -----------------------------------------------------------
+
+    cdef ThreadInfo get_thread(self, int64_t tid, bint create):
+        cdef ThreadInfo t = self.threads.get(tid)
+        if t is None and create:
+            t = _fake_thread(tid)
+            self._add_thread(t)
+        return t
+
+    cdef int _add_thread(self, ThreadInfo t) except -1:
+        """Insert, evicting the oldest entry when the table is full."""
+        cdef object victim
+        if t.tid not in self.threads and len(self.threads) >= self.max_threads:
+            victim = next(iter(self.threads))
+            del self.threads[victim]
+            self.n_thread_evictions += 1
+        self.threads[t.tid] = t
+        self.n_threads_created += 1
+        return 0
+
+    cdef ThreadInfo main_thread(self, ThreadInfo t):
+        if t.tid == t.pid:
+            return t
+        return self.threads.get(t.pid)
+
+    cdef ThreadInfo parent_thread(self, ThreadInfo t):
+        if t.ptid < 0:
+            return None
+        return self.threads.get(t.ptid)
+
+    cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi):
+        """Add (or replace) fd `fd`; a full table drops the new fd, as libsinsp."""
+        cdef dict fds = t.fds
+        fi.fd = fd
+        if fd not in fds and len(fds) >= self.max_fds:
+            self.n_fd_drops += 1
+            return None
+        fds[fd] = fi
+        self.n_fds_added += 1
+        return fi
+
+    # -- the per-event entry point ---------------------------------------
+
+    cdef int _flush(self) except -1:
+        cdef ThreadInfo t
+        for fds, fd in self.pending_fds:
+            if (<dict>fds).pop(fd, None) is not None:
+                self.n_fds_removed += 1
+        self.pending_fds = []
+        if self.pending_tid is not None:
+            t = self.threads.get(self.pending_tid)
+            if t is not None and t.closed:
+                del self.threads[self.pending_tid]
+                self.n_threads_removed += 1
+            self.pending_tid = None
+        return 0
+
+    cdef int process(self, EventCtx ctx) except -1:
+        cdef fe_evt *e = ctx.evt
+        cdef uint16_t et = e.type
+        cdef uint32_t ef = fe_event_table[et].flags
+        cdef int64_t tid = <int64_t>e.tid
+        cdef uint8_t act = ACTION[et]
+        cdef ThreadInfo t
+        cdef int64_t fd = -1
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        self.n_events += 1
+        if self.pending_tid is not None or self.pending_fds:
+            self._flush()
+        ctx.fd = None
+        if act == A_CONTAINER_JSON or act == A_CONTAINER_OLD:
+            self._parse_container(ctx, act)
+            ctx.thread = None
+            return 0
+        if act == A_USERADDED or act == A_GROUPADDED:
+            self._parse_user(ctx, act)
+            ctx.thread = self.threads.get(tid)
+            return 0
+        if ef & EF_SKIPPARSERESET or act == A_SWITCH:
+            # Scheduler and internal events never create threads.
+            t = self.threads.get(tid)
+            if act == A_SWITCH and t is not None:
+                # The thread switched out reports its page faults and memory.
+                self._memory(ctx, t, True)
+            ctx.thread = t
+            return 0
+        t = self.threads.get(tid)
+        if t is None and not (act == A_CLONE and et % 2 == 1):
+            if self.live:
+                t = thread_from_proc(self.proc_root, -1, tid)
+            if t is None:
+                t = _fake_thread(tid)
+            self._add_thread(t)
+        if t is not None:
+            if et % 2 == 0:
+                t.lastevent_fd = -1
+                t.lastevent_type = et
+                if ef & EF_USES_FD:
+                    p = ctx.batch.param_ptr(ctx.idx, 0, &n)
+                    if p != NULL and (n == 8 or n == 4):
+                        t.lastevent_fd = read_int(p, n, True)
+                        ctx.fd = t.fds.get(t.lastevent_fd)
+                if STORE[et]:
+                    t.enter_rec = (ctx.batch.base + e.off)[:e.len]
+                    t.enter_type = et
+                    t.enter_hdr = e.hdr_len
+                    t.enter_lsz = e.len_size
+                    t.enter_nparams = e.nparams
+                else:
+                    t.enter_rec = None
+            else:
+                if t.lastevent_type + 1 != et:
+                    # No matching enter (dropped, or the capture started
+                    # mid-call): its parameters and fd are unknown.
+                    t.enter_rec = None
+                elif ef & EF_USES_FD:
+                    ctx.fd = t.fds.get(t.lastevent_fd)
+        if act != A_NONE:
+            self._dispatch(ctx, t, act, et)
+        if t is None:
+            t = self.threads.get(tid)
+        elif et % 2 == 1:
+            t.enter_rec = None
+        ctx.thread = t
+        # libsinsp's fd fields fall back to the thread's last fd.
+        if ctx.fd is None and t is not None and \
+                ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
+                t.lastevent_fd != -1:
+            ctx.fd = t.fds.get(t.lastevent_fd)
+        return 0
+
+    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
+                       uint16_t et) except -1:
+        cdef bint enter = et % 2 == 0
+        if act == A_PROCEXIT:
+            if enter and t is not None:
+                t.closed = True
+                self.pending_tid = t.tid
+            return 0
+        if enter:
+            return 0
+        if act == A_CLONE:
+            return self._parse_clone(ctx, t)
+        if t is None:
+            return 0
+        if act == A_OPEN:
+            return self._parse_open(ctx, t, et)
+        if act == A_OPEN_BY_HANDLE:
+            return self._parse_open_by_handle(ctx, t)
+        if act == A_SOCKET:
+            return self._parse_socket(ctx, t)
+        if act == A_BIND:
+            return self._parse_bind(ctx, t)
+        if act == A_CONNECT:
+            return self._parse_connect(ctx, t)
+        if act == A_ACCEPT:
+            return self._parse_accept(ctx, t)
+        if act == A_CLOSE:
+            return self._parse_close(ctx, t)
+        if act == A_PIPE:
+            return self._parse_pipe(ctx, t)
+        if act == A_SOCKETPAIR:
+            return self._parse_socketpair(ctx, t)
+        if act == A_SIMPLEFD or act == A_MEMFD or act == A_BPF:
+            return self._parse_simplefd(ctx, t, act, et)
+        if act == A_DUP:
+            return self._parse_dup(ctx, t)
+        if act == A_FCNTL:
+            return self._parse_fcntl(ctx, t)
+        if act == A_CHDIR or act == A_FCHDIR:
+            return self._parse_chdir(ctx, t, act)
+        if act == A_EXECVE:
+            return self._parse_execve(ctx, t)
+        if act == A_SETUID or act == A_SETGID or act == A_SETRESUID \
+                or act == A_SETRESGID:
+            return self._parse_setid(ctx, t, act)
+        if act == A_SETSID:
+            return self._parse_setsid(ctx, t)
+        if act == A_CHROOT:
+            return self._parse_chroot(ctx, t)
+        if act == A_CAPSET:
+            return self._parse_capset(ctx, t)
+        if act == A_SENDTO or act == A_RECVFROM:
+            return self._parse_udp(ctx, t, act)
+        if act == A_MEMORY:
+            return self._memory(ctx, t, False)
+        return 0
+
+    # -- parsers (exit events) ------------------------------------------------
+
+    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et):
+        return t.enter_rec is not None and t.enter_type + 1 == et
+
+    cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1:
+        cdef int64_t fd, dirfd = PPM_AT_FDCWD, v
+        cdef uint64_t flags = 0, u
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef bytes name, sdir
+        cdef bint have_enter = self._enter_ok(t, et)
+        cdef bint is_at
+        cdef FdInfo fi, dfi
+        if not ev_int(ctx, K_FD, &fd):
+            return 0
+        name = ev_str(ctx, K_NAME)
+        if name is None:
+            if not have_enter:
+                return 0
+            p = rec_param(t, K_NAME, &n)
+            name = cstr(p, n) if p != NULL else b""
+        if ev_uint(ctx, K_FLAGS, &u):
+            flags = u
+        elif have_enter:
+            p = rec_param(t, K_FLAGS, &n)
+            if p != NULL and n in (4, 8):
+                flags = <uint64_t>read_int(p, n, False)
+        is_at = PIDX[et * K_COUNT + K_DIRFD] >= 0 or \
+            (have_enter and PIDX[t.enter_type * K_COUNT + K_DIRFD] >= 0)
+        if ev_int(ctx, K_DIRFD, &v):
+            dirfd = v
+        elif have_enter and rec_int(t, K_DIRFD, &v):
+            dirfd = v
+        if not is_at or name.startswith(b"/"):
+            sdir = t.cwd
+        elif dirfd == PPM_AT_FDCWD:
+            sdir = t.cwd
+        else:
+            dfi = t.fds.get(dirfd)
+            sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(dfi.name)
+        if fd < 0:
+            return 0
+        fi = FdInfo.__new__(FdInfo)
+        fi.type = FD_DIRECTORY if flags & PPM_O_DIRECTORY else FD_FILE
+        fi.openflags = <uint32_t>flags
+        fi.nameraw = name
+        fi.name = concat_paths(sdir, name)
+        if ev_uint(ctx, K_DEV, &u):
+            fi.dev = <uint32_t>u
+        if ev_uint(ctx, K_INO, &u):
+            fi.ino = u
+        ctx.fd = self.add_fd(t, fd, fi)
+        t.lastevent_fd = fd
+        return 0
+
+    cdef int _parse_open_by_handle(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t fd
+        cdef uint64_t u
+        cdef FdInfo fi
+        if not ev_int(ctx, K_FD, &fd) or fd < 0:
+            return 0
+        fi = FdInfo.__new__(FdInfo)
+        fi.type = FD_FILE
+        fi.name = ev_str(ctx, K_PATH) or b""
+        fi.nameraw = fi.name
+        if ev_uint(ctx, K_FLAGS, &u):
+            fi.openflags = <uint32_t>u
+        ctx.fd = self.add_fd(t, fd, fi)
+        t.lastevent_fd = fd
+        return 0
+
+    cdef int _parse_socket(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t fd, domain, stype, proto
+        cdef FdInfo fi
+        if not ev_int(ctx, K_FD, &fd) or fd < 0:
+            return 0
+        if not self._enter_ok(t, ctx.evt.type):
+            return 0
+        if not (rec_int(t, K_DOMAIN, &domain) and rec_int(t, K_TYPE, &stype)
+                and rec_int(t, K_PROTO, &proto)):
+            return 0
+        fi = FdInfo.__new__(FdInfo)
+        fi.l4proto = L4_UNKNOWN
+        if domain == PPM_AF_UNIX:
+            fi.type = FD_UNIX_SOCK
+        elif domain == PPM_AF_INET or domain == PPM_AF_INET6:
+            fi.type = FD_IPV4_SOCK if domain == PPM_AF_INET else FD_IPV6_SOCK
+            if proto == 6:
+                fi.l4proto = L4_TCP
+            elif proto == 17:
+                fi.l4proto = L4_UDP
+            elif proto == 0:
+                if (stype & 0xff) == 1:
+                    fi.l4proto = L4_TCP
+                elif (stype & 0xff) == 2:
+                    fi.l4proto = L4_UDP
+            elif proto == 1 or proto == 58:
+                fi.l4proto = L4_ICMP
+            elif (stype & 0xff) == 3:
+                fi.l4proto = L4_RAW
+        elif domain == PPM_AF_NETLINK:
+            fi.type = FD_NETLINK
+        else:
+            fi.type = FD_UNKNOWN
+        ctx.fd = self.add_fd(t, fd, fi)
+        t.lastevent_fd = fd
+        return 0
+
+    cdef int _parse_bind(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef FdInfo fi = ctx.fd
+        cdef int64_t res
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        if fi is None or not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        p = evp(ctx, K_ADDR, &n)
+        if p == NULL or n == 0:
+            return 0
+        if p[0] == PPM_AF_INET and n >= 7:
+            if rd16(p + 5) > 0:
+                fi.type = FD_IPV4_SERVSOCK
+                memcpy(fi.dip, p + 1, 4)
+                fi.dport = rd16(p + 5)
+        elif p[0] == PPM_AF_INET6 and n >= 19:
+            if rd16(p + 17) > 0:
+                fi.type = FD_IPV6_SERVSOCK
+                memcpy(fi.dip, p + 1, 16)
+                fi.dport = rd16(p + 17)
+        fi.name = sockaddr_text(p, n)
+        return 0
+
+    cdef int _set_tuple(self, FdInfo fi, const uint8_t *p, uint32_t n) except -1:
+        """Fill addresses from a PT_SOCKTUPLE; returns 1 if understood."""
+        if p[0] == PPM_AF_INET and n >= 13:
+            fi.type = FD_IPV4_SOCK
+            memcpy(fi.sip, p + 1, 4)
+            fi.sport = rd16(p + 5)
+            memcpy(fi.dip, p + 7, 4)
+            fi.dport = rd16(p + 11)
+            return 1
+        if p[0] == PPM_AF_INET6 and n >= 37:
+            if is_v4_mapped(p + 1) and is_v4_mapped(p + 19):
+                fi.type = FD_IPV4_SOCK
+                memset(fi.sip, 0, 16)
+                memset(fi.dip, 0, 16)
+                memcpy(fi.sip, p + 13, 4)
+                memcpy(fi.dip, p + 31, 4)
+            else:
+                fi.type = FD_IPV6_SOCK
+                memcpy(fi.sip, p + 1, 16)
+                memcpy(fi.dip, p + 19, 16)
+            fi.sport = rd16(p + 17)
+            fi.dport = rd16(p + 35)
+            return 1
+        if p[0] == PPM_AF_UNIX and n >= 17:
+            fi.type = FD_UNIX_SOCK
+            memcpy(&fi.usrc, p + 1, 8)
+            memcpy(&fi.udst, p + 9, 8)
+            return 1
+        return 0
+
+    cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef FdInfo fi = ctx.fd
+        cdef int64_t res
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        if fi is None or not ev_int(ctx, K_RES, &res):
+            return 0
+        if res < 0 and res != -EINPROGRESS:
+            return 0
+        p = evp(ctx, K_TUPLE, &n)
+        if p == NULL or n == 0:
+            return 0
+        if self._set_tuple(fi, p, n):
+            fi.name = tuple_text(p, n)
+        fi.role = ROLE_CLIENT
+        fi.connected = True
+        return 0
+
+    cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
+        """Datagram sockets learn their peer from sendto/recvfrom: the
+        enter's tuple for sends, the exit's for receives."""
+        cdef FdInfo fi = ctx.fd
+        cdef int64_t res
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef uint8_t buf[37]
+        if fi is None or not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        if not (fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK or
+                fi.type == FD_IPV4_SERVSOCK or fi.type == FD_IPV6_SERVSOCK):
+            return 0
+        if fi.l4proto != L4_UDP and fi.role != ROLE_NONE:
+            return 0
+        if act == A_SENDTO:
+            if not self._enter_ok(t, ctx.evt.type):
+                return 0
+            p = rec_param(t, K_TUPLE, &n)
+        else:
+            p = evp(ctx, K_TUPLE, &n)
+        if p == NULL or n == 0 or n > 37:
+            return 0
+        memcpy(buf, p, n)
+        if self._is_reverse(fi, buf, n):
+            # A reply on the same flow: keep the tuple as the first packet set it.
+            return 0
+        if buf[0] == PPM_AF_INET6 and n == 37 and is_zero16(buf + 1):
+            # Unbound source: the kernel picks the route's; for the loopback
+            # destinations this happens on, that is the destination.
+            memcpy(buf + 1, buf + 19, 16)
+        if not self._set_tuple(fi, buf, n):
+            return 0
+        fi.name = tuple_text(buf, n)
+        fi.connected = True
+        if fi.role == ROLE_NONE:
+            fi.role = ROLE_CLIENT if act == A_SENDTO else ROLE_SERVER
+        return 0
+
+    cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1:
+        """vm_size/vm_rss/vm_swap (and page faults) reported by the event."""
+        cdef uint64_t u
+        if ev_uint(ctx, K_VM_SIZE, &u):
+            t.vmsize_kb = u
+        if ev_uint(ctx, K_VM_RSS, &u):
+            t.vmrss_kb = u
+        if ev_uint(ctx, K_VM_SWAP, &u):
+            t.vmswap_kb = u
+        if faults:
+            if ev_uint(ctx, K_PGFT_MAJ, &u):
+                t.pfmajor = u
+            if ev_uint(ctx, K_PGFT_MIN, &u):
+                t.pfminor = u
+        return 0
+
+    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n):
+        """Whether tuple `p` is the fd's current tuple seen from the peer."""
+        if p[0] == PPM_AF_INET and n >= 13 and fi.type == FD_IPV4_SOCK:
+            return (memcmp(p + 1, fi.dip, 4) == 0 and rd16(p + 5) == fi.dport and
+                    memcmp(p + 7, fi.sip, 4) == 0 and rd16(p + 11) == fi.sport)
+        if p[0] == PPM_AF_INET6 and n >= 37 and fi.type == FD_IPV6_SOCK:
+            return (memcmp(p + 1, fi.dip, 16) == 0 and rd16(p + 17) == fi.dport and
+                    memcmp(p + 19, fi.sip, 16) == 0 and rd16(p + 35) == fi.sport)
+        return False
+
+    cdef int _parse_accept(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t fd
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef FdInfo fi
+        if not ev_int(ctx, K_FD, &fd) or fd < 0:
+            return 0
+        t.lastevent_fd = fd
+        p = evp(ctx, K_TUPLE, &n)
+        if p == NULL or n == 0:
+            return 0
+        fi = FdInfo.__new__(FdInfo)
+        if not self._set_tuple(fi, p, n):
+            return 0
+        if fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK:
+            fi.l4proto = L4_TCP
+        fi.name = tuple_text(p, n)
+        fi.role = ROLE_SERVER
+        fi.connected = True
+        ctx.fd = self.add_fd(t, fd, fi)
+        return 0
+
+    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res
+        if ctx.fd is None or not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        # Removed when the next event arrives: this exit still sees it.
+        self.pending_fds.append((t.fds, t.lastevent_fd))
+        return 0
+
+    cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res, fd1, fd2
+        cdef uint64_t ino = 0
+        cdef FdInfo a, b
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        if not (ev_int(ctx, K_FD1, &fd1) and ev_int(ctx, K_FD2, &fd2)):
+            return 0
+        ev_uint(ctx, K_INO, &ino)
+        a = FdInfo.__new__(FdInfo)
+        a.type = FD_FIFO
+        a.ino = ino
+        b = a.copy()
+        ctx.fd = self.add_fd(t, fd1, a)
+        self.add_fd(t, fd2, b)
+        return 0
+
+    cdef int _parse_socketpair(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res, fd1, fd2
+        cdef uint64_t src = 0, peer = 0
+        cdef FdInfo a, b
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        if not (ev_int(ctx, K_FD1, &fd1) and ev_int(ctx, K_FD2, &fd2)):
+            return 0
+        ev_uint(ctx, K_SOURCE, &src)
+        ev_uint(ctx, K_PEER, &peer)
+        a = FdInfo.__new__(FdInfo)
+        a.type = FD_UNIX_SOCK
+        a.usrc = src
+        a.udst = peer
+        b = a.copy()
+        ctx.fd = self.add_fd(t, fd1, a)
+        self.add_fd(t, fd2, b)
+        return 0
+
+    cdef int _parse_simplefd(self, EventCtx ctx, ThreadInfo t, uint8_t act,
+                             uint16_t et) except -1:
+        cdef int64_t fd
+        cdef FdInfo fi
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        if act == A_BPF:
+            # Newer layouts name the result fd; the old one is a DYN param
+            # (a 1-byte variant tag, then the value) that is an fd when >= 0.
+            if not ev_int(ctx, K_FD, &fd):
+                p = evp(ctx, K_RES_OR_FD, &n)
+                if p == NULL or n != 9:
+                    return 0
+                fd = read_int(p + 1, 8, True)
+        elif not ev_int(ctx, K_RES, &fd) and not ev_int(ctx, K_FD, &fd):
+            return 0
+        if fd < 0:
+            return 0
+        fi = FdInfo.__new__(FdInfo)
+        if act == A_MEMFD:
+            fi.type = FD_MEMFD
+            fi.name = b"memfd:" + (ev_str(ctx, K_NAME) or b"")
+        elif act == A_BPF:
+            fi.type = FD_BPF
+        else:
+            fi.type = SIMPLE_TYPE[et]
+        ctx.fd = self.add_fd(t, fd, fi)
+        t.lastevent_fd = fd
+        return 0
+
+    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd) except -1:
+        cdef FdInfo old = ctx.fd
+        if old is None or newfd < 0 or newfd == t.lastevent_fd:
+            return 0
+        ctx.fd = self.add_fd(t, newfd, old.copy())
+        return 0
+
+    cdef int _parse_dup(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res
+        if not ev_int(ctx, K_RES, &res):
+            return 0
+        return self._dup_to(ctx, t, res)
+
+    cdef int _parse_fcntl(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res, cmd
+        if not self._enter_ok(t, ctx.evt.type) or not rec_int(t, K_CMD, &cmd):
+            return 0
+        if cmd != F_DUPFD_CODES[0] and cmd != F_DUPFD_CODES[1]:
+            return 0
+        if not ev_int(ctx, K_RES, &res):
+            return 0
+        return self._dup_to(ctx, t, res)
+
+    cdef int _parse_chdir(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
+        cdef int64_t res
+        cdef bytes path
+        cdef FdInfo fi
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        if act == A_CHDIR:
+            path = ev_str(ctx, K_PATH)
+            if path is None:
+                return 0
+            t.cwd = dir_with_slash(concat_paths(t.cwd, path))
+        else:
+            fi = ctx.fd
+            if fi is not None:
+                t.cwd = dir_with_slash(fi.name)
+        self._share_cwd(t)
+        return 0
+
+    cdef int _share_cwd(self, ThreadInfo t) except -1:
+        cdef ThreadInfo mt = self.main_thread(t)
+        if mt is not None and mt is not t:
+            mt.cwd = t.cwd
+        return 0
+
+    cdef int _parse_execve(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res, v
+        cdef uint64_t u
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef bytes s, fname
+        cdef object cid
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        s = ev_str(ctx, K_EXE)
+        if s is None:
+            return 0
+        t.exe = s
+        s = ev_str(ctx, K_COMM)
+        t.comm = s if s is not None else t.exe
+        s = ev_raw(ctx, K_ARGS)
+        if s is not None:
+            t.args = split_nul(s)
+        if ev_int(ctx, K_PID, &v):
+            t.pid = v
+        if ev_int(ctx, K_PTID, &v):
+            t.ptid = v
+        # (execve does not change the working directory: the cwd parameter
+        # is not used, as libsinsp does not.)
+        if ev_int(ctx, K_FDLIMIT, &v):
+            t.fdlimit = v
+        if ev_uint(ctx, K_PGFT_MAJ, &u):
+            t.pfmajor = u
+        if ev_uint(ctx, K_PGFT_MIN, &u):
+            t.pfminor = u
+        if ev_uint(ctx, K_VM_SIZE, &u):
+            t.vmsize_kb = u
+        if ev_uint(ctx, K_VM_RSS, &u):
+            t.vmrss_kb = u
+        if ev_uint(ctx, K_VM_SWAP, &u):
+            t.vmswap_kb = u
+        s = ev_raw(ctx, K_ENV)
+        if s is not None:
+            t.env = split_nul(s)
+        s = ev_raw(ctx, K_CGROUPS)
+        if s is not None:
+            t.cgroups = cgroup_list(s)
+            cid = container_from_cgroups(t.cgroups)[0]
+            t.container_id = cid
+        if ev_uint(ctx, K_TTY, &u):
+            t.tty = <uint32_t>u
+        if ev_int(ctx, K_PGID, &v):
+            t.vpgid = v
+        if ev_uint(ctx, K_LOGINUID, &u):
+            t.loginuid = <uint32_t>u
+        if ev_uint(ctx, K_UID, &u):
+            t.uid = <uint32_t>u
+        if ev_uint(ctx, K_CAP_INH, &u):
+            t.cap_inheritable = u
+        if ev_uint(ctx, K_CAP_PRM, &u):
+            t.cap_permitted = u
+        if ev_uint(ctx, K_CAP_EFF, &u):
+            t.cap_effective = u
+        if ev_uint(ctx, K_EXE_INO, &u):
+            t.exe_ino = u
+        if ev_uint(ctx, K_EXE_INO_CTIME, &u):
+            t.exe_ino_ctime = u
+        if ev_uint(ctx, K_EXE_INO_MTIME, &u):
+            t.exe_ino_mtime = u
+        if ev_uint(ctx, K_FLAGS, &u):
+            t.exe_writable = (u & 1) != 0      # PPM_EXE_WRITABLE
+            t.exe_upper_layer = (u & 2) != 0   # PPM_EXE_UPPER_LAYER
+            t.exe_from_memfd = (u & 4) != 0    # PPM_EXE_FROM_MEMFD
+            t.exe_lower_layer = (u & 8) != 0   # PPM_EXE_LOWER_LAYER
+        # The executable path: the driver's trusted path, else the enter's
+        # filename resolved against the working directory.
+        s = ev_str(ctx, K_TRUSTED_EXEPATH)
+        if s:
+            t.exepath = s
+        elif self._enter_ok(t, ctx.evt.type):
+            p = rec_param(t, K_FILENAME, &n)
+            if p == NULL:
+                p = rec_param(t, K_PATHNAME, &n)
+            if p != NULL:
+                fname = cstr(p, n)
+                if fname.startswith(b"<NA>"):
+                    t.exepath = b"<NA>"
+                else:
+                    t.exepath = concat_paths(t.cwd, fname)
+        # A new program: the flags of the old one no longer apply.
+        t.flags &= PPM_CL_CLONE_INVERTED
+        return 0
+
+    cdef int _parse_clone(self, EventCtx ctx, ThreadInfo t) except -1:
+        """Create the child of a clone/fork/vfork/clone3, from whichever of
+        the two exits (parent's: res = child tid; child's: res = 0) comes
+        first, inheriting from the caller."""
+        cdef int64_t res, tid = <int64_t>ctx.evt.tid, childtid, caller
+        cdef int64_t vtid = -1, vpid = -1, v
+        cdef uint64_t flags = 0, u
+        cdef bint in_container, inverted = False, valid_parent = True
+        cdef ThreadInfo pt, child, mt
+        cdef bytes s
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        ev_uint(ctx, K_FLAGS, &flags)
+        if not ev_int(ctx, K_VTID, &vtid):
+            vtid = tid
+        if not ev_int(ctx, K_VPID, &vpid):
+            vpid = -1
+        in_container = vtid != tid
+        if res == 0:
+            if t is not None:
+                # The parent's exit came first and made us; only fix the
+                # namespace ids the parent could not know.
+                if in_container:
+                    t.vtid = vtid
+                    t.vpid = vpid
+                return 0
+            inverted = True
+            childtid = tid
+            if flags & PPM_CL_CLONE_THREAD:
+                if not ev_int(ctx, K_PID, &caller):
+                    return 0
+            elif not ev_int(ctx, K_PTID, &caller):
+                return 0
+        else:
+            if in_container:
+                # The parent sees the child's namespace tid: wait for the child.
+                return 0
+            childtid = res
+            caller = tid
+        pt = self.threads.get(caller)
+        if pt is None:
+            pt = _fake_thread(caller)
+            self._add_thread(pt)
+        if is_fake(pt):
+            valid_parent = False
+        child = self.threads.get(childtid)
+        if child is not None:
+            if child.flags & PPM_CL_CLONE_INVERTED:
+                return 0
+            del self.threads[childtid]
+        child = ThreadInfo.__new__(ThreadInfo)
+        child.tid = childtid
+        child.ptid = caller
+        if valid_parent:
+            child.comm = pt.comm
+            child.exe = pt.exe
+            child.exepath = pt.exepath
+            child.args = pt.args
+            child.root = pt.root
+            child.sid = pt.sid
+            child.vpgid = pt.vpgid
+            child.tty = pt.tty
+            child.loginuid = pt.loginuid
+            child.env = pt.env
+            child.cgroups = pt.cgroups
+            child.container_id = pt.container_id
+            child.exe_writable = pt.exe_writable
+            child.exe_upper_layer = pt.exe_upper_layer
+            child.exe_lower_layer = pt.exe_lower_layer
+            child.exe_from_memfd = pt.exe_from_memfd
+            child.exe_ino = pt.exe_ino
+            child.cap_permitted = pt.cap_permitted
+            child.cap_inheritable = pt.cap_inheritable
+            child.cap_effective = pt.cap_effective
+        if not ev_int(ctx, K_PID, &v):
+            return 0
+        child.pid = v
+        child.flags = <uint32_t>flags
+        if not (flags & PPM_CL_CLONE_THREAD):
+            child.pid = childtid
+            # A new process gets a copy of the caller's descriptors.
+            child.fds = {k: (<FdInfo>f).copy() for k, f in pt.fds.items()}
+        else:
+            mt = self.threads.get(child.pid)
+            if mt is None:
+                mt = pt
+            child.fds = mt.fds
+        if inverted:
+            child.flags |= PPM_CL_CLONE_INVERTED
+        s = ev_str(ctx, K_EXE)
+        if s is not None:
+            child.exe = s
+        s = ev_str(ctx, K_COMM)
+        child.comm = s if s is not None else child.exe
+        s = ev_raw(ctx, K_ARGS)
+        if s is not None:
+            child.args = split_nul(s)
+        if not valid_parent:
+            # Nothing known about the caller: it gets what the event says.
+            pt.comm = child.comm
+            pt.exe = child.exe
+            pt.args = child.args
+        s = ev_str(ctx, K_CWD)
+        if s:
+            child.cwd = dir_with_slash(s)
+        elif valid_parent:
+            # No cwd in the event: the child starts where its parent is.
+            mt = self.main_thread(pt)
+            child.cwd = (mt if mt is not None else pt).cwd
+        if ev_int(ctx, K_FDLIMIT, &v):
+            child.fdlimit = v
+        if ev_uint(ctx, K_PGFT_MAJ, &u):
+            child.pfmajor = u
+        if ev_uint(ctx, K_PGFT_MIN, &u):
+            child.pfminor = u
+        if ev_uint(ctx, K_VM_SIZE, &u):
+            child.vmsize_kb = u
+        if ev_uint(ctx, K_VM_RSS, &u):
+            child.vmrss_kb = u
+        if ev_uint(ctx, K_VM_SWAP, &u):
+            child.vmswap_kb = u
+        if ev_uint(ctx, K_UID, &u):
+            child.uid = <uint32_t>u
+        if ev_uint(ctx, K_GID, &u):
+            child.gid = <uint32_t>u
+        if in_container:
+            child.vtid = vtid
+            child.vpid = vpid
+        else:
+            child.vtid = child.tid
+            child.vpid = child.pid
+        s = ev_raw(ctx, K_CGROUPS)
+        if s is not None:
+            child.cgroups = cgroup_list(s)
+            child.container_id = container_from_cgroups(child.cgroups)[0]
+        if ev_uint(ctx, K_PIDNS_TS, &u):
+            child.pidns_init_start_ts = u
+        child.clone_ts = ctx.evt.ts
+        self._add_thread(child)
+        return 0
+
+    cdef int _parse_setid(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
+        cdef int64_t res, v
+        cdef int key
+        if not ev_int(ctx, K_RES, &res) or res != 0:
+            return 0
+        if not self._enter_ok(t, ctx.evt.type):
+            return 0
+        key = K_UID if act == A_SETUID else K_GID if act == A_SETGID \
+            else K_EUID if act == A_SETRESUID else K_EGID
+        if not rec_int(t, key, &v):
+            return 0
+        if <uint32_t>v == 0xFFFFFFFF:
+            return 0
+        if act == A_SETUID or act == A_SETRESUID:
+            t.uid = <uint32_t>v
+        else:
+            t.gid = <uint32_t>v
+        return 0
+
+    cdef int _parse_setsid(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res
+        if ev_int(ctx, K_RES, &res) and res >= 0:
+            t.sid = res
+        return 0
+
+    cdef int _parse_chroot(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res
+        cdef bytes path
+        if not ev_int(ctx, K_RES, &res) or res != 0:
+            return 0
+        path = ev_str(ctx, K_PATH)
+        if path:
+            t.root = concat_paths(t.cwd, path)
+        return 0
+
+    cdef int _parse_capset(self, EventCtx ctx, ThreadInfo t) except -1:
+        cdef int64_t res
+        cdef uint64_t u
+        if not ev_int(ctx, K_RES, &res) or res != 0:
+            return 0
+        if ev_uint(ctx, K_CAP_INH, &u):
+            t.cap_inheritable = u
+        if ev_uint(ctx, K_CAP_PRM, &u):
+            t.cap_permitted = u
+        if ev_uint(ctx, K_CAP_EFF, &u):
+            t.cap_effective = u
+        return 0
+
+    # -- metadata events -----------------------------------------------------
+
+    cdef int _parse_container(self, EventCtx ctx, uint8_t act) except -1:
+        cdef bytes raw
+        cdef uint64_t u = 0
+        if act == A_CONTAINER_OLD:
+            cid = ev_str(ctx, K_ID)
+            if not cid:
+                return 0
+            ev_uint(ctx, K_TYPE, &u)
+            info = {"id": cid, "type": int(u), "name": ev_str(ctx, K_NAME),
+                    "image": ev_str(ctx, K_IMAGE)}
+        else:
+            raw = ev_str(ctx, K_JSON)
+            if not raw:
+                return 0
+            try:
+                doc = json.loads(raw.decode("utf-8", "replace"))
+                info = doc["container"]
+                cid = _enc(info["id"])
+            except (ValueError, KeyError, TypeError):
+                return 0
+            if not isinstance(info, dict):
+                return 0
+        self.containers[cid[:12]] = info
+        return 0
+
+    cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1:
+        cdef uint64_t uid = 0, gid = 0
+        if act == A_USERADDED:
+            if ev_uint(ctx, K_UID, &uid):
+                cid = ev_str(ctx, K_CONTAINER_ID)
+                if not cid:
+                    self.users.setdefault(
+                        uid, (ev_str(ctx, K_NAME) or b"", ev_str(ctx, K_HOME) or b"",
+                              ev_str(ctx, K_SHELL) or b""))
+        elif ev_uint(ctx, K_GID, &gid):
+            cid = ev_str(ctx, K_CONTAINER_ID)
+            if not cid:
+                self.groups.setdefault(gid, ev_str(ctx, K_NAME) or b"")
+        return 0
+
+    # -- Python API (tests, tools) ---------------------------------------
+
+    def process_batch_debug(self, EventBatch batch, callback=None):
+        """Run every event of `batch` through the engine.  `callback(ctx)`,
+        when given, is called after each event (state as rules would see it)."""
+        cdef EventCtx ctx = EventCtx()
+        cdef Py_ssize_t i
+        ctx.state = self
+        for i in range(batch.count):
+            ctx.set_event(batch, i)
+            self.process(ctx)
+            if callback is not None:
+                callback(ctx)
+
+    def process_one(self, EventCtx ctx):
+        """Python entry for one event already set in `ctx`."""
+        self.process(ctx)
+
+    def thread(self, int64_t tid):
+        """The ThreadInfo of `tid`, or None."""
+        return self.threads.get(tid)
+
+    def fds(self, int64_t pid):
+        """{fd: FdInfo} of process `pid` (its main thread's table)."""
+        cdef ThreadInfo t = self.threads.get(pid)
+        return {} if t is None else dict(t.fds)
+
+    def user_name(self, uint32_t uid):
+        u = self.users.get(uid)
+        return None if u is None else u[0].decode("utf-8", "replace")
+
+    def group_name(self, uint32_t gid):
+        g = self.groups.get(gid)
+        return None if g is None else g.decode("utf-8", "replace")
+
+    @property
+    def counters(self):
+        return {
+            "threads": len(self.threads),
+            "fds": sum(len(t.fds) for t in self.threads.values()
+                       if (<ThreadInfo>t).tid == (<ThreadInfo>t).pid),
+            "threads_created": self.n_threads_created,
+            "threads_removed": self.n_threads_removed,
+            "thread_evictions": self.n_thread_evictions,
+            "fds_added": self.n_fds_added,
+            "fds_removed": self.n_fds_removed,
+            "fd_drops": self.n_fd_drops,
+            "events": self.n_events,
+        }
+
+
+def _read(path, mode="rb"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _readlink(path):
+    try:
+        return os.fsencode(os.readlink(path))
+    except OSError:
+        return None
+
+
+def thread_from_proc(str root, long pid, long tid):
+    """A ThreadInfo read from /proc (live capture), or None if it is gone.
+    File descriptors: files, directories, pipes and the kinds named by
+    their anonymous inode; sockets get their type from the link only."""
+    cdef ThreadInfo t = ThreadInfo.__new__(ThreadInfo)
+    base = f"{root}/{tid}" if pid < 0 else f"{root}/{pid}/task/{tid}"
+    status = _read(base + "/status")
+    if status is None:
+        return None
+    fields = {}
+    for line in status.split(b"\n"):
+        k, _, v = line.partition(b":")
+        fields[k] = v.split()
+    try:
+        t.tid = tid
+        t.pid = int(fields[b"Tgid"][0])
+        t.ptid = int(fields[b"PPid"][0])
+        t.uid = int(fields[b"Uid"][1]) & 0xFFFFFFFF
+        t.gid = int(fields[b"Gid"][1]) & 0xFFFFFFFF
+        # Innermost pid namespace ids: last entries of NStgid / NSpid.
+        ns = fields.get(b"NStgid") or [t.pid]
+        t.vpid = int(ns[len(ns) - 1])
+        ns = fields.get(b"NSpid") or [tid]
+        t.vtid = int(ns[len(ns) - 1])
+    except (KeyError, IndexError, ValueError):
+        return None
+    t.comm = (_read(base + "/comm") or b"").rstrip(b"\n")
+    cmdline = split_nul(_read(base + "/cmdline") or b"")
+    t.exe = cmdline[0] if cmdline else t.comm
+    t.args = cmdline[1:]
+    t.exepath = _readlink(base + "/exe") or b""
+    t.cwd = dir_with_slash(_readlink(base + "/cwd") or b"")
+    t.root = _readlink(base + "/root") or b"/"
+    t.env = split_nul(_read(base + "/environ") or b"")
+    cg = _read(base + "/cgroup") or b""
+    t.cgroups = [b"=".join(line.split(b":", 2)[1:]) for line in cg.split(b"\n") if line]
+    t.container_id = container_from_cgroups(t.cgroups)[0]
+    lu = _read(base + "/loginuid")
+    t.loginuid = int(lu) & 0xFFFFFFFF if lu and lu.strip().isdigit() else 0xFFFFFFFF
+    stat = _read(base + "/stat")
+    if stat:
+        rest = stat.rsplit(b")", 1)[-1].split()
+        if len(rest) > 5:
+            t.vpgid = int(rest[2])
+            t.sid = int(rest[3])
+            t.tty = int(rest[4])
+    if pid < 0 or tid == t.pid:
+        fd_dir = base + "/fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            names = []
+        for name in names:
+            if not name.isdigit():
+                continue
+            link = _readlink(f"{fd_dir}/{name}")
+            if link is None:
+                continue
+            fi = FdInfo.__new__(FdInfo)
+            fi.fd = int(name)
+            if link.startswith(b"/"):
+                fi.type = FD_DIRECTORY if os.path.isdir(link) else FD_FILE
+                fi.name = link
+            elif link.startswith(b"pipe:"):
+                fi.type = FD_FIFO
+            elif link.startswith(b"socket:"):
+                fi.type = FD_UNKNOWN
+            elif link.startswith(b"anon_inode:"):
+                kind = link[11:].strip(b"[]")
+                fi.type = {b"eventfd": FD_EVENT, b"signalfd": FD_SIGNALFD,
+                           b"eventpoll": FD_EVENTPOLL, b"inotify": FD_INOTIFY,
+                           b"timerfd": FD_TIMERFD, b"bpf-map": FD_BPF,
+                           b"bpf-prog": FD_BPF, b"userfaultfd": FD_USERFAULTFD,
+                           b"io_uring": FD_IOURING, b"pidfd": FD_PIDFD}.get(
+                               kind, FD_UNKNOWN)
+            else:
+                fi.type = FD_UNKNOWN
+                fi.name = link
+            t.fds[fi.fd] = fi
+    return t
+
+
+cdef FdInfo _fdinfo_from_table(object fdi):
+    """A capture's fd-table entry (falco.capture.tables.FdInfo) as FdInfo."""
+    cdef FdInfo fi = FdInfo.__new__(FdInfo)
+    cdef bytes sip, dip
+    fi.fd = fdi.fd
+    fi.type = fdi.type
+    if fi.type == FD_FILE_V2:
+        fi.type = FD_FILE
+    fi.ino = fdi.ino
+    fi.openflags = getattr(fdi, "open_flags", 0)
+    fi.dev = getattr(fdi, "dev", 0)
+    fi.name = _enc(fdi.name)
+    if fi.type == FD_UNIX_SOCK:
+        # /proc/net/unix lines keep their newline in some captures.
+        fi.name = fi.name.rstrip(b"\n")
+    fi.nameraw = fi.name
+    sip = bytes(getattr(fdi, "sip", b"") or b"")
+    dip = bytes(getattr(fdi, "dip", b"") or b"")
+    fi.l4proto = getattr(fdi, "l4proto", 0)
+    if fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK:
+        # The /proc scan writes the local end first; libsinsp shows the
+        # client first, taking the lower port for the server's.
+        if fdi.sport < fdi.dport:
+            sip, dip = dip, sip
+            fi.sport = fdi.dport
+            fi.dport = fdi.sport
+            fi.role = ROLE_SERVER
+        else:
+            fi.sport = fdi.sport
+            fi.dport = fdi.dport
+            fi.role = ROLE_CLIENT
+        fi.connected = True
+        memcpy(fi.sip, <const char *>sip, min(len(sip), 16))
+        memcpy(fi.dip, <const char *>dip, min(len(dip), 16))
+        fi.name = _sock_name(fi)
+    elif fi.type == FD_IPV4_SERVSOCK or fi.type == FD_IPV6_SERVSOCK:
+        # Server sockets: one address and port (the reader puts them in sip/sport).
+        memcpy(fi.dip, <const char *>sip, min(len(sip), 16))
+        fi.dport = fdi.sport
+        fi.role = ROLE_SERVER
+        if fi.type == FD_IPV4_SERVSOCK:
+            fi.name = f"{ip4_text(fi.dip)}:{fi.dport}".encode()
+        else:
+            fi.name = f"{ip6_text(fi.dip)}:{fi.dport}".encode()
+    elif fi.type == FD_UNIX_SOCK:
+        fi.usrc = getattr(fdi, "unix_source", 0)
+        fi.udst = getattr(fdi, "unix_dest", 0)
+    return fi
+
+
+cdef bytes _sock_name(FdInfo fi):
+    if fi.type == FD_IPV4_SOCK:
+        return (f"{ip4_text(fi.sip)}:{fi.sport}->"
+                f"{ip4_text(fi.dip)}:{fi.dport}").encode()
+    return (f"{ip6_text(fi.sip)}:{fi.sport}->{ip6_text(fi.dip)}:{fi.dport}").encode()

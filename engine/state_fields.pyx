@@ -1,0 +1,1168 @@
+# cython: language_level=3, boundscheck=False, wraparound=True
+"""Field extractors over the state engine: proc.*, thread.*, fd.*, user.*,
+group.*, container.*, k8s.* (from container labels), fs.path.*, fdlist.*.
+
+Each family is one FieldExtractor subclass switching on a small integer
+code chosen at compile time, so evaluation is a C switch plus, at most, a
+dict lookup (parent thread, user name).  Strings point into bytes the state
+owns; only composed strings (command lines, joined lists) are built, and the
+context keeps those alive for the event.  Meanings and output formats are
+libsinsp's (checked against sysdig 0.29.3 on the reference captures).
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.string cimport memcpy
+
+from falco_engine.decoder cimport EventBatch, fe_evt, read_int
+from falco_engine.evalctx cimport (
+    EventCtx, FieldExtractor, Value, VK_NONE, VK_INT, VK_UINT, VK_BOOL, VK_STR,
+    VK_IP, VK_DOUBLE, VK_LIST,
+)
+from falco_engine.event_table cimport fe_event_table
+from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo
+from falco_engine import state as _state
+from falco_engine import table as _table
+from falco_engine import fields as _fields
+
+DEF EF_CREATES_FD = 1
+DEF EF_DESTROYS_FD = 2
+DEF EF_USES_FD = 4
+DEF FD_FLAGS = 7
+
+DEF FD_UNKNOWN = 0
+DEF FD_FILE = 1
+DEF FD_DIRECTORY = 2
+DEF FD_IPV4_SOCK = 3
+DEF FD_IPV6_SOCK = 4
+DEF FD_IPV4_SERVSOCK = 5
+DEF FD_IPV6_SERVSOCK = 6
+DEF FD_UNIX_SOCK = 8
+
+SHELLS = frozenset((b"ash", b"bash", b"csh", b"ksh", b"sh", b"tcsh", b"zsh",
+                    b"dash", b"fish"))
+L4_NAMES = (b"<NA>", b"<NA>", b"tcp", b"udp", b"icmp", b"raw")
+
+_TYPE_CHARS = {k: v.encode() for k, v in _state.FD_TYPE_CHARS.items()}
+_TYPE_NAMES = {k: v.encode() for k, v in _state.FD_TYPE_NAMES.items()}
+
+# fd.typechar / fd.type when the event names no known fd: by what the
+# syscall would create (libsinsp's guess from the event type).
+_NULL_CHARS = {"open": b"f", "openat": b"f", "openat2": b"f", "creat": b"f",
+               "socket": b"4", "accept": b"4", "accept4": b"4", "bind": b"4",
+               "connect": b"4", "pipe": b"p", "pipe2": b"p", "eventfd": b"e",
+               "eventfd2": b"e", "signalfd": b"s", "signalfd4": b"s",
+               "timerfd_create": b"t", "inotify_init": b"i",
+               "inotify_init1": b"i"}
+_NULL_FD_CHAR = {ev.id: _NULL_CHARS[ev.name] for ev in _table.EVENTS
+                 if ev.name in _NULL_CHARS}
+_NULL_FD_TYPE = {b"f": b"file", b"4": b"ipv4", b"p": b"pipe", b"e": b"event",
+                 b"s": b"signalfd", b"t": b"timerfd", b"i": b"inotify"}
+
+# Events whose exit names the fd's path or tuple in parameter 1.
+_CREATOR_P1 = frozenset(e.id for e in _table.EVENTS
+                        if e.id % 2 == 1 and e.name in ("open", "creat", "accept",
+                                                        "accept4", "connect")
+                        and len(e.params) > 1)
+_OPENAT = frozenset(e.id for e in _table.EVENTS
+                    if e.name in ("openat", "openat2") and e.id % 2 == 1)
+
+
+cdef inline int set_bytes(Value *out, bytes b) except -1:
+    """Point `out` at bytes owned by the state (alive for the event)."""
+    out.kind = VK_STR
+    out.s = PyBytes_AS_STRING(b)
+    out.n = PyBytes_GET_SIZE(b)
+    return 0
+
+
+cdef inline int set_int(Value *out, int64_t v) except -1:
+    out.kind = VK_INT
+    out.i = v
+    return 0
+
+
+cdef inline int set_uint(Value *out, uint64_t v) except -1:
+    out.kind = VK_UINT
+    out.u = v
+    return 0
+
+
+cdef inline int set_bool(Value *out, bint v) except -1:
+    out.kind = VK_BOOL
+    out.u = 1 if v else 0
+    return 0
+
+
+cdef int set_list(EventCtx ctx, Value *out, tuple items) except -1:
+    ctx.keep.append(items)
+    out.kind = VK_LIST
+    out.obj = <PyObject *>items
+    return 0
+
+
+cdef int set_ip(Value *out, const uint8_t *p, int n) except -1:
+    out.kind = VK_IP
+    memcpy(out.ip, p, n)
+    out.n = n
+    return 0
+
+
+cdef inline StateEngine engine_of(EventCtx ctx):
+    cdef object st = ctx.state
+    if isinstance(st, StateEngine):
+        return <StateEngine>st
+    return None
+
+
+# --- process and thread fields ---------------------------------------------
+
+cdef enum PCode:
+    P_EXE, P_PEXE, P_AEXE, P_EXEPATH, P_PEXEPATH, P_AEXEPATH, P_NAME, P_PNAME,
+    P_ANAME, P_ARGS, P_CMDLINE, P_PCMDLINE, P_ACMDLINE, P_CMDNARGS,
+    P_CMDLENARGS, P_EXELINE, P_ENV, P_AENV, P_CWD, P_LOGINSHELLID, P_TTY,
+    P_PID, P_PPID, P_APID, P_VPID, P_PVPID, P_SID, P_SNAME, P_SID_EXE,
+    P_SID_EXEPATH, P_VPGID, P_VPGID_NAME, P_VPGID_EXE, P_VPGID_EXEPATH,
+    P_DURATION, P_PPID_DURATION, P_PID_TS, P_PPID_TS, P_IS_EXE_WRITABLE,
+    P_IS_EXE_UPPER, P_IS_EXE_LOWER, P_IS_EXE_MEMFD, P_IS_SID_LEADER,
+    P_IS_VPGID_LEADER, P_EXE_INO, P_EXE_INO_CTIME, P_EXE_INO_MTIME,
+    P_EXE_INO_CTIME_PROC, P_PIDNS_INIT_TS, P_FDOPENCOUNT, P_FDLIMIT, P_FDUSAGE,
+    P_VMSIZE, P_VMRSS, P_VMSWAP, P_PFMAJOR, P_PFMINOR, P_STDIN_TYPE,
+    P_STDOUT_TYPE, P_STDERR_TYPE, P_STDIN_NAME, P_STDOUT_NAME, P_STDERR_NAME,
+    P_NTHREADS, P_NCHILDS, P_FALSE, P_TID, P_ISMAIN, P_VTID, P_CGROUPS,
+    P_CGROUP, P_NAMETID, P_CAP_PRM, P_CAP_INH, P_CAP_EFF, P_THREAD_VMSIZE,
+    P_THREAD_VMRSS, P_THREAD_VMSIZE_B, P_THREAD_VMRSS_B
+
+
+_PROC_CODES = {
+    "proc.exe": P_EXE, "proc.pexe": P_PEXE, "proc.aexe": P_AEXE,
+    "proc.exepath": P_EXEPATH, "proc.pexepath": P_PEXEPATH,
+    "proc.aexepath": P_AEXEPATH, "proc.name": P_NAME, "proc.pname": P_PNAME,
+    "proc.aname": P_ANAME, "proc.args": P_ARGS, "proc.cmdline": P_CMDLINE,
+    "proc.pcmdline": P_PCMDLINE, "proc.acmdline": P_ACMDLINE,
+    "proc.cmdnargs": P_CMDNARGS, "proc.cmdlenargs": P_CMDLENARGS,
+    "proc.exeline": P_EXELINE, "proc.env": P_ENV, "proc.aenv": P_AENV,
+    "proc.cwd": P_CWD, "proc.loginshellid": P_LOGINSHELLID, "proc.tty": P_TTY,
+    "proc.pid": P_PID, "proc.ppid": P_PPID, "proc.apid": P_APID,
+    "proc.vpid": P_VPID, "proc.pvpid": P_PVPID, "proc.sid": P_SID,
+    "proc.sname": P_SNAME, "proc.sid.exe": P_SID_EXE,
+    "proc.sid.exepath": P_SID_EXEPATH, "proc.vpgid": P_VPGID,
+    "proc.vpgid.name": P_VPGID_NAME, "proc.vpgid.exe": P_VPGID_EXE,
+    "proc.vpgid.exepath": P_VPGID_EXEPATH, "proc.pgid": P_VPGID,
+    "proc.pgid.name": P_VPGID_NAME, "proc.pgid.exe": P_VPGID_EXE,
+    "proc.pgid.exepath": P_VPGID_EXEPATH, "proc.duration": P_DURATION,
+    "proc.ppid.duration": P_PPID_DURATION, "proc.pid.ts": P_PID_TS,
+    "proc.ppid.ts": P_PPID_TS, "proc.is_exe_writable": P_IS_EXE_WRITABLE,
+    "proc.is_exe_upper_layer": P_IS_EXE_UPPER,
+    "proc.is_exe_lower_layer": P_IS_EXE_LOWER,
+    "proc.is_exe_from_memfd": P_IS_EXE_MEMFD,
+    "proc.is_sid_leader": P_IS_SID_LEADER,
+    "proc.is_vpgid_leader": P_IS_VPGID_LEADER,
+    "proc.is_pgid_leader": P_IS_VPGID_LEADER, "proc.exe_ino": P_EXE_INO,
+    "proc.exe_ino.ctime": P_EXE_INO_CTIME, "proc.exe_ino.mtime": P_EXE_INO_MTIME,
+    "proc.exe_ino.ctime_duration_proc_start": P_EXE_INO_CTIME_PROC,
+    "proc.pidns_init_start_ts": P_PIDNS_INIT_TS,
+    "proc.fdopencount": P_FDOPENCOUNT, "proc.fdlimit": P_FDLIMIT,
+    "proc.fdusage": P_FDUSAGE, "proc.vmsize": P_VMSIZE, "proc.vmrss": P_VMRSS,
+    "proc.vmswap": P_VMSWAP, "proc.pfmajor": P_PFMAJOR,
+    "proc.pfminor": P_PFMINOR, "proc.stdin.type": P_STDIN_TYPE,
+    "proc.stdout.type": P_STDOUT_TYPE, "proc.stderr.type": P_STDERR_TYPE,
+    "proc.stdin.name": P_STDIN_NAME, "proc.stdout.name": P_STDOUT_NAME,
+    "proc.stderr.name": P_STDERR_NAME, "proc.nthreads": P_NTHREADS,
+    "proc.nchilds": P_NCHILDS, "proc.is_container_healthcheck": P_FALSE,
+    "proc.is_container_liveness_probe": P_FALSE,
+    "proc.is_container_readiness_probe": P_FALSE,
+    "thread.tid": P_TID, "thread.ismain": P_ISMAIN, "thread.vtid": P_VTID,
+    "thread.cgroups": P_CGROUPS, "thread.cgroup": P_CGROUP,
+    "thread.nametid": P_NAMETID, "thread.vmsize": P_THREAD_VMSIZE,
+    "thread.vmrss": P_THREAD_VMRSS, "thread.pfmajor": P_PFMAJOR,
+    "thread.pfminor": P_PFMINOR, "thread.vmsize.b": P_THREAD_VMSIZE_B,
+    "thread.vmrss.b": P_THREAD_VMRSS_B,
+}
+
+
+cdef bytes join_args(list args):
+    return b" ".join(args)
+
+
+cdef bytes cmdline_of(ThreadInfo t):
+    if t.args:
+        return t.comm + b" " + b" ".join(t.args)
+    return t.comm
+
+
+cdef ThreadInfo ancestor(StateEngine st, ThreadInfo t, long n):
+    """The n-th ancestor of t's process (0: the process itself)."""
+    cdef ThreadInfo cur = st.main_thread(t)
+    cdef long j
+    if cur is None:
+        return None
+    for j in range(n):
+        cur = st.parent_thread(cur)
+        if cur is None:
+            return None
+    return cur
+
+
+cdef list ancestors(StateEngine st, ThreadInfo t):
+    """Every ancestor of t's process, parent first (loops cut)."""
+    cdef ThreadInfo cur = st.main_thread(t)
+    cdef list out = []
+    seen = set()
+    if cur is None:
+        return out
+    while True:
+        cur = st.parent_thread(cur)
+        if cur is None or cur.tid in seen:
+            break
+        seen.add(cur.tid)
+        out.append(cur)
+    return out
+
+
+cdef ThreadInfo group_leader(StateEngine st, ThreadInfo t, bint by_sid):
+    """The oldest ancestor (from the process up) still in t's session /
+    process group: libsinsp's session (group) leader."""
+    cdef ThreadInfo mt = st.main_thread(t)
+    cdef ThreadInfo leader
+    cdef int64_t want
+    if mt is None:
+        mt = t
+    leader = mt
+    want = mt.sid if by_sid else mt.vpgid
+    for a in ancestors(st, t):
+        if ((<ThreadInfo>a).sid if by_sid else (<ThreadInfo>a).vpgid) != want:
+            break
+        leader = a
+    return leader
+
+
+cdef bytes env_value(list env, bytes key):
+    cdef bytes prefix = key + b"="
+    for item in env:
+        if (<bytes>item).startswith(prefix):
+            return (<bytes>item)[len(prefix):]
+    return None
+
+
+cdef class ProcField(FieldExtractor):
+    """proc.* and thread.* fields."""
+    cdef int code
+    cdef long index          # [N] argument, -1 when absent
+    cdef bytes key           # [KEY] argument
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t, x
+        cdef StateEngine st
+        cdef FdInfo fi
+        cdef int code = self.code
+        cdef bytes b
+        cdef uint64_t ts
+        out.kind = VK_NONE
+        if code == P_TID:
+            # From the event itself: known even without thread state.
+            return set_int(out, <int64_t>ctx.evt.tid)
+        if ctx.thread is None:
+            return 0
+        t = <ThreadInfo>ctx.thread
+        st = engine_of(ctx)
+        if st is None:
+            return 0
+        if code == P_NAME:
+            return set_bytes(out, t.comm)
+        if code == P_EXE:
+            return set_bytes(out, t.exe)
+        if code == P_EXEPATH:
+            return set_bytes(out, t.exepath)
+        if code == P_PID:
+            return set_int(out, t.pid)
+        if code == P_CWD:
+            # Threads share their process's working directory.
+            x = st.main_thread(t)
+            return set_bytes(out, t.cwd if x is None else x.cwd)
+        if code == P_ARGS:
+            return ctx.set_str(out, join_args(t.args))
+        if code == P_CMDLINE:
+            return ctx.set_str(out, cmdline_of(t))
+        if code == P_EXELINE:
+            return ctx.set_str(out, t.exe + b" " + join_args(t.args))
+        if code == P_CMDNARGS:
+            return set_uint(out, len(t.args))
+        if code == P_CMDLENARGS:
+            return set_uint(out, sum(len(a) for a in t.args) +
+                            (len(t.args) - 1 if t.args else 0))
+        if code == P_PNAME or code == P_PEXE or code == P_PEXEPATH \
+                or code == P_PCMDLINE:
+            # The parent of the thread itself (its creator).
+            x = st.parent_thread(t)
+            if x is None:
+                return 0
+            if code == P_PNAME:
+                return set_bytes(out, x.comm)
+            if code == P_PEXE:
+                return set_bytes(out, x.exe)
+            if code == P_PEXEPATH:
+                return set_bytes(out, x.exepath)
+            return ctx.set_str(out, cmdline_of(x))
+        if code == P_ANAME or code == P_AEXE or code == P_AEXEPATH \
+                or code == P_ACMDLINE or code == P_APID:
+            if self.index < 0:
+                items = []
+                for a in ancestors(st, t):
+                    items.append(_anc_value(code, <ThreadInfo>a))
+                return set_list(ctx, out, tuple(items))
+            x = ancestor(st, t, self.index)
+            if x is None:
+                return 0
+            if code == P_APID:
+                return set_int(out, x.pid)
+            if code == P_ACMDLINE:
+                return ctx.set_str(out, cmdline_of(x))
+            return set_bytes(out, x.comm if code == P_ANAME else
+                             x.exe if code == P_AEXE else x.exepath)
+        if code == P_PPID or code == P_PVPID or code == P_PPID_DURATION \
+                or code == P_PPID_TS:
+            x = st.main_thread(t)
+            if x is None:
+                return 0
+            if code == P_PPID:
+                return set_int(out, x.ptid)
+            x = st.parent_thread(x)
+            if x is None:
+                return 0
+            if code == P_PVPID:
+                return set_int(out, x.vpid)
+            if code == P_PPID_TS:
+                return set_uint(out, x.clone_ts)
+            if x.clone_ts == 0:
+                return 0
+            return set_uint(out, ctx.evt.ts - x.clone_ts)
+        if code == P_VPID:
+            if t.vpid == -1:
+                return 0
+            return set_int(out, t.vpid)
+        if code == P_VTID:
+            if t.vtid == -1:
+                return 0
+            return set_int(out, t.vtid)
+        if code == P_ISMAIN:
+            return set_bool(out, t.tid == t.pid)
+        if code == P_SID:
+            return set_int(out, t.sid)
+        if code == P_VPGID:
+            return set_int(out, t.vpgid)
+        if code == P_SNAME or code == P_SID_EXE or code == P_SID_EXEPATH or \
+                code == P_VPGID_NAME or code == P_VPGID_EXE or \
+                code == P_VPGID_EXEPATH:
+            x = group_leader(st, t, code == P_SNAME or code == P_SID_EXE
+                             or code == P_SID_EXEPATH)
+            if code == P_SNAME or code == P_VPGID_NAME:
+                return set_bytes(out, x.comm)
+            if code == P_SID_EXE or code == P_VPGID_EXE:
+                return set_bytes(out, x.exe)
+            return set_bytes(out, x.exepath)
+        if code == P_IS_SID_LEADER:
+            return set_bool(out, t.sid == t.vpid)
+        if code == P_IS_VPGID_LEADER:
+            return set_bool(out, t.vpgid == t.vpid)
+        if code == P_TTY:
+            return set_uint(out, t.tty)
+        if code == P_LOGINSHELLID:
+            found = None
+            x = t
+            chain = [t] + ancestors(st, t)
+            for a in chain:
+                if (<ThreadInfo>a).comm in SHELLS:
+                    found = (<ThreadInfo>a).pid
+            if found is None:
+                return 0
+            return set_int(out, found)
+        if code == P_ENV:
+            if self.key is not None:
+                b = env_value(t.env, self.key)
+                if b is None:
+                    return 0
+                return set_bytes(out, b)
+            return ctx.set_str(out, b" ".join(t.env))
+        if code == P_AENV:
+            if self.key is None:
+                return ctx.set_str(out, b" ".join(t.env))
+            for a in [t] + ancestors(st, t):
+                b = env_value((<ThreadInfo>a).env, self.key)
+                if b is not None:
+                    return set_bytes(out, b)
+            return 0
+        if code == P_DURATION:
+            if t.clone_ts == 0:
+                return 0
+            return set_uint(out, ctx.evt.ts - t.clone_ts)
+        if code == P_PID_TS:
+            return set_uint(out, t.clone_ts)
+        if code == P_IS_EXE_WRITABLE:
+            return set_bool(out, t.exe_writable)
+        if code == P_IS_EXE_UPPER:
+            return set_bool(out, t.exe_upper_layer)
+        if code == P_IS_EXE_LOWER:
+            return set_bool(out, t.exe_lower_layer)
+        if code == P_IS_EXE_MEMFD:
+            return set_bool(out, t.exe_from_memfd)
+        if code == P_EXE_INO:
+            return set_int(out, <int64_t>t.exe_ino)
+        if code == P_EXE_INO_CTIME:
+            return set_uint(out, t.exe_ino_ctime)
+        if code == P_EXE_INO_MTIME:
+            return set_uint(out, t.exe_ino_mtime)
+        if code == P_EXE_INO_CTIME_PROC:
+            if t.clone_ts == 0 or t.exe_ino_ctime == 0:
+                return 0
+            return set_uint(out, t.clone_ts - t.exe_ino_ctime)
+        if code == P_PIDNS_INIT_TS:
+            return set_uint(out, t.pidns_init_start_ts)
+        if code == P_FDOPENCOUNT:
+            return set_uint(out, len(t.fds))
+        if code == P_VMSIZE:
+            return set_uint(out, t.vmsize_kb)
+        if code == P_VMRSS:
+            return set_uint(out, t.vmrss_kb)
+        if code == P_VMSWAP:
+            return set_uint(out, t.vmswap_kb)
+        if code == P_FDLIMIT or code == P_FDUSAGE:
+            # Process-wide: the main thread's.
+            x = st.main_thread(t)
+            if x is None:
+                x = t
+            if code == P_FDLIMIT:
+                return set_int(out, x.fdlimit)
+            if x.fdlimit <= 0:
+                return 0
+            out.kind = VK_DOUBLE
+            out.d = 100.0 * len(t.fds) / x.fdlimit
+            return 0
+        if P_THREAD_VMSIZE <= code <= P_THREAD_VMRSS_B:
+            # Per thread: only the main thread holds the process's memory.
+            if t.tid != t.pid:
+                return set_uint(out, 0)
+            if code == P_THREAD_VMSIZE:
+                return set_uint(out, t.vmsize_kb)
+            if code == P_THREAD_VMRSS:
+                return set_uint(out, t.vmrss_kb)
+            if code == P_THREAD_VMSIZE_B:
+                return set_uint(out, t.vmsize_kb * 1024)
+            return set_uint(out, t.vmrss_kb * 1024)
+        if code == P_PFMAJOR:
+            return set_uint(out, t.pfmajor)
+        if code == P_PFMINOR:
+            return set_uint(out, t.pfminor)
+        if P_STDIN_TYPE <= code <= P_STDERR_NAME:
+            fi = t.fds.get((code - P_STDIN_TYPE) % 3)
+            if fi is None:
+                return 0
+            if code <= P_STDERR_TYPE:
+                return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
+            return set_bytes(out, fi.name)
+        if code == P_NTHREADS:
+            return set_uint(out, sum(1 for x in st.threads.values()
+                                     if (<ThreadInfo>x).pid == t.pid))
+        if code == P_NCHILDS:
+            return set_uint(out, sum(1 for x in st.threads.values()
+                                     if (<ThreadInfo>x).ptid == t.tid))
+        if code == P_FALSE:
+            return set_bool(out, False)
+        if code == P_CGROUPS:
+            if not t.cgroups:
+                return 0
+            return ctx.set_str(out, b" ".join(t.cgroups))
+        if code == P_CGROUP:
+            if self.key is None:
+                return 0
+            for cg in t.cgroups:
+                k, _, v = (<bytes>cg).partition(b"=")
+                if self.key in k.split(b","):
+                    return set_bytes(out, v)
+            return 0
+        if code == P_NAMETID:
+            return ctx.set_str(out, t.comm + str(t.tid).encode())
+        return 0
+
+
+cdef object _anc_value(int code, ThreadInfo a):
+    if code == P_APID:
+        return a.pid
+    if code == P_ACMDLINE:
+        return cmdline_of(a)
+    return a.comm if code == P_ANAME else a.exe if code == P_AEXE else a.exepath
+
+
+# --- users and groups ------------------------------------------------------
+
+cdef enum UCode:
+    U_UID, U_NAME, U_HOMEDIR, U_SHELL, U_LOGINUID, U_LOGINNAME, G_GID, G_NAME
+
+_USER_CODES = {"user.uid": U_UID, "user.name": U_NAME, "user.homedir": U_HOMEDIR,
+               "user.shell": U_SHELL, "user.loginuid": U_LOGINUID,
+               "user.loginname": U_LOGINNAME, "group.gid": G_GID,
+               "group.name": G_NAME}
+
+
+cdef class UserField(FieldExtractor):
+    cdef int code
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t
+        cdef StateEngine st
+        cdef int code = self.code
+        out.kind = VK_NONE
+        if ctx.thread is None:
+            return 0
+        t = <ThreadInfo>ctx.thread
+        st = engine_of(ctx)
+        if st is None:
+            return 0
+        if code == U_UID:
+            return set_uint(out, t.uid)
+        if code == G_GID:
+            return set_uint(out, t.gid)
+        if code == U_LOGINUID:
+            return set_int(out, <int32_t>t.loginuid)
+        if code == G_NAME:
+            g = st.groups.get(t.gid)
+            if g is None:
+                return 0
+            return set_bytes(out, g)
+        u = st.users.get(t.loginuid if code == U_LOGINNAME else t.uid)
+        if u is None:
+            return 0
+        if code == U_NAME or code == U_LOGINNAME:
+            return set_bytes(out, u[0])
+        if code == U_HOMEDIR:
+            return set_bytes(out, u[1])
+        return set_bytes(out, u[2])
+
+
+# --- file descriptors ---------------------------------------------------------
+
+cdef enum FCode:
+    F_NUM, F_TYPE, F_TYPECHAR, F_NAME, F_DIRECTORY, F_FILENAME, F_CIP, F_SIP,
+    F_LIP, F_RIP, F_CPORT, F_SPORT, F_LPORT, F_RPORT, F_L4PROTO, F_SOCKFAMILY,
+    F_IS_SERVER, F_UID, F_CONTAINERNAME, F_CONTAINERDIRECTORY, F_CONNECTED,
+    F_NAME_CHANGED, F_DEV, F_DEV_MAJOR, F_DEV_MINOR, F_INO, F_NAMERAW,
+    F_CNET, F_SNET, F_LNET, F_RNET, F_TYPES, F_IP, F_PORT, F_NA
+
+_FD_CODES = {
+    "fd.num": F_NUM, "fd.type": F_TYPE, "fd.typechar": F_TYPECHAR,
+    "fd.name": F_NAME, "fd.directory": F_DIRECTORY, "fd.filename": F_FILENAME,
+    "fd.cip": F_CIP, "fd.sip": F_SIP, "fd.lip": F_LIP, "fd.rip": F_RIP,
+    "fd.cport": F_CPORT, "fd.sport": F_SPORT, "fd.lport": F_LPORT,
+    "fd.rport": F_RPORT, "fd.l4proto": F_L4PROTO, "fd.sockfamily": F_SOCKFAMILY,
+    "fd.is_server": F_IS_SERVER, "fd.uid": F_UID,
+    "fd.containername": F_CONTAINERNAME,
+    "fd.containerdirectory": F_CONTAINERDIRECTORY, "fd.connected": F_CONNECTED,
+    "fd.name_changed": F_NAME_CHANGED, "fd.dev": F_DEV,
+    "fd.dev.major": F_DEV_MAJOR, "fd.dev.minor": F_DEV_MINOR, "fd.ino": F_INO,
+    "fd.nameraw": F_NAMERAW, "fd.cnet": F_CNET, "fd.snet": F_SNET,
+    "fd.lnet": F_LNET, "fd.rnet": F_RNET,
+    # Either end (filter only): a list of both, any of which may match.
+    "fd.ip": F_IP, "fd.net": F_IP, "fd.port": F_PORT,
+    # Name lookups of ports and addresses need the network: not available.
+    "fd.cproto": F_NA, "fd.sproto": F_NA, "fd.lproto": F_NA, "fd.rproto": F_NA,
+    "fd.cip.name": F_NA, "fd.sip.name": F_NA, "fd.lip.name": F_NA,
+    "fd.rip.name": F_NA, "fd.is_upper_layer": F_NA, "fd.is_lower_layer": F_NA,
+}
+
+
+cdef inline bint is_inet(int ftype) noexcept:
+    return ftype == FD_IPV4_SOCK or ftype == FD_IPV6_SOCK
+
+
+cdef inline bint is_serv(int ftype) noexcept:
+    return ftype == FD_IPV4_SERVSOCK or ftype == FD_IPV6_SERVSOCK
+
+
+cdef inline int ipw(int ftype) noexcept:
+    return 16 if ftype == FD_IPV6_SOCK or ftype == FD_IPV6_SERVSOCK else 4
+
+
+cdef bint is_zero(const uint8_t *ip, int n) noexcept:
+    cdef int i
+    for i in range(n):
+        if ip[i] != 0:
+            return False
+    return True
+
+
+cdef bint is_local(StateEngine st, ThreadInfo t, const uint8_t *ip, int n):
+    """libsinsp's "address of this machine": the thread's container's
+    address (0.0.0.0 when unknown), or one of the interfaces' (for IPv6 the
+    unspecified address counts too)."""
+    cdef bytes b = (<const char *>ip)[:n]
+    if n == 4:
+        if t.container_id:
+            info = st.containers.get(t.container_id[:12])
+            cip = _container_ip(info)
+            if b == cip:
+                return True
+        return b in st.local_v4
+    return b in st.local_v6 or is_zero(ip, 16)
+
+
+cdef bytes _container_ip(object info):
+    """A container's IPv4 address as 4 bytes (0.0.0.0 when not known)."""
+    if info is None:
+        return b"\0\0\0\0"
+    ip = info.get("ip")
+    if isinstance(ip, str):
+        parts = ip.split(".")
+        if len(parts) == 4 and all(x.isdigit() and int(x) < 256 for x in parts):
+            return bytes(int(x) for x in parts)
+    return b"\0\0\0\0"
+
+
+cdef bytes creator_name(EventCtx ctx, ThreadInfo t):
+    """fd.name of an event whose fd is unknown: what the creating call
+    named (open's path, connect's tuple), "" for other exits, None for
+    enter events (libsinsp's extract_fdname_from_creator)."""
+    cdef uint16_t et = ctx.evt.type
+    cdef uint32_t n = 0
+    cdef const uint8_t *p
+    if et % 2 == 0:
+        return None
+    if et in _CREATOR_P1:
+        p = ctx.batch.param_ptr(ctx.idx, 1, &n)
+        if p == NULL:
+            return b""
+        if fe_event_table[et].params[1].type == 13:       # PT_SOCKTUPLE
+            return _state.tuple_text_py(p[:n]) or b"NULL"
+        name = _cstr(p, n)
+        if name and not name.startswith(b"/"):
+            return _state.concat_paths(t.cwd, name)
+        return name
+    if et in _OPENAT:
+        p = ctx.batch.param_ptr(ctx.idx, 2, &n)
+        if p == NULL:
+            return b""
+        name = _cstr(p, n)
+        if name.startswith(b"/"):
+            return _state.concat_paths(b"", name)
+        p = ctx.batch.param_ptr(ctx.idx, 1, &n)
+        dirfd = read_int(p, n, True) if p != NULL and n == 8 else -100
+        if dirfd == -100:
+            return _state.concat_paths(t.cwd, name)
+        fi = t.fds.get(dirfd)
+        base = b"<UNKNOWN>" if fi is None else (<FdInfo>fi).name
+        return _state.concat_paths(base, name)
+    return b""
+
+
+cdef bytes _cstr(const uint8_t *p, uint32_t n):
+    cdef uint32_t k = 0
+    while k < n and p[k] != 0:
+        k += 1
+    return (<const char *>p)[:k]
+
+
+cdef bytes dirname_of(bytes name):
+    cdef Py_ssize_t pos = name.rfind(b"/")
+    if pos < 0:
+        return b"/"
+    if pos == 0:
+        return b"/"
+    return name[:pos]
+
+
+cdef bytes basename_of(bytes name):
+    cdef Py_ssize_t pos = name.rfind(b"/")
+    if pos < 0:
+        return name
+    return name[pos + 1:]
+
+
+cdef class FdField(FieldExtractor):
+    """fd.* fields: the fd the event acts on (ctx.fd)."""
+    cdef int code
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t
+        cdef StateEngine st
+        cdef FdInfo fi
+        cdef int code = self.code
+        cdef uint16_t et
+        cdef int w
+        cdef bytes b, c
+        cdef bint lsip
+        out.kind = VK_NONE
+        if ctx.thread is None or code == F_NA:
+            return 0
+        et = ctx.evt.type
+        if not (fe_event_table[et].flags & FD_FLAGS):
+            return 0
+        t = <ThreadInfo>ctx.thread
+        st = engine_of(ctx)
+        if st is None:
+            return 0
+        if code == F_NUM:
+            return set_int(out, t.lastevent_fd)
+        if code == F_UID:
+            return ctx.set_str(out, (str(t.tid) + str(t.lastevent_fd)).encode())
+        if ctx.fd is None:
+            return self.null_fd(ctx, t, out)
+        fi = <FdInfo>ctx.fd
+        if code == F_NAME or code == F_CONTAINERNAME:
+            if fe_event_table[et].name == b"connect" and et % 2 == 1:
+                if _res_negative(ctx):
+                    return self.null_fd(ctx, t, out)
+            if code == F_NAME:
+                return set_bytes(out, fi.name)
+            return ctx.set_str(out, _cid(t) + b":" + fi.name)
+        if code == F_TYPE:
+            return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
+        if code == F_TYPECHAR:
+            return set_bytes(out, _TYPE_CHARS.get(fi.type, b"o"))
+        if code == F_NAMERAW:
+            return set_bytes(out, fi.nameraw if fi.nameraw else fi.name)
+        if code == F_DIRECTORY or code == F_CONTAINERDIRECTORY:
+            if fi.type == FD_FILE:
+                b = dirname_of(fi.name)
+            elif fi.type == FD_DIRECTORY:
+                b = fi.name
+            else:
+                return 0
+            if code == F_DIRECTORY:
+                return ctx.set_str(out, b)
+            return ctx.set_str(out, _cid(t) + b":" + b)
+        if code == F_FILENAME:
+            if fi.type != FD_FILE:
+                return 0
+            return ctx.set_str(out, basename_of(fi.name))
+        if code == F_CONNECTED:
+            return set_bool(out, fi.connected)
+        if code == F_NAME_CHANGED:
+            return set_bool(out, False)
+        if code == F_INO:
+            return set_int(out, <int64_t>fi.ino)
+        if code == F_DEV:
+            return set_int(out, fi.dev)
+        if code == F_DEV_MAJOR:
+            return set_int(out, (fi.dev >> 20) & 0xfff)
+        if code == F_DEV_MINOR:
+            return set_int(out, fi.dev & 0xfffff)
+        if code == F_SOCKFAMILY:
+            if is_inet(fi.type) or is_serv(fi.type):
+                return set_bytes(out, b"ip")
+            if fi.type == FD_UNIX_SOCK:
+                return set_bytes(out, b"unix")
+            return 0
+        if code == F_L4PROTO:
+            if is_inet(fi.type) or is_serv(fi.type):
+                if is_inet(fi.type) and fi.role == 0:
+                    return 0
+                return set_bytes(out, L4_NAMES[fi.l4proto] if fi.l4proto < 6
+                                 else b"<NA>")
+            return 0
+        w = ipw(fi.type)
+        if code == F_IS_SERVER:
+            # The server end of the tuple is one of this machine's addresses.
+            if is_serv(fi.type):
+                return set_bool(out, True)
+            if is_inet(fi.type):
+                return set_bool(out, is_local(st, t, fi.dip, w))
+            return set_bool(out, False)
+        if is_serv(fi.type):
+            if code == F_SIP or code == F_SNET:
+                # (0.0.0.0: bound to every address, no one server address)
+                if is_zero(fi.dip, w):
+                    return 0
+                return set_ip(out, fi.dip, w)
+            if code == F_SPORT:
+                return set_uint(out, fi.dport)
+            if code == F_IP and not is_zero(fi.dip, w):
+                return set_list(ctx, out, ((<const char *>fi.dip)[:w],))
+            if code == F_PORT:
+                return set_list(ctx, out, (fi.dport,))
+            return 0
+        if not is_inet(fi.type) or fi.role == 0:
+            # A socket not connected yet has no tuple.
+            return 0
+        if code == F_IP:
+            # Packed addresses (4 or 16 bytes), client then server.
+            return set_list(ctx, out, ((<const char *>fi.sip)[:w],
+                                       (<const char *>fi.dip)[:w]))
+        if code == F_PORT:
+            return set_list(ctx, out, (fi.sport, fi.dport))
+        if code == F_CIP or code == F_CNET:
+            return set_ip(out, fi.sip, w)
+        if code == F_SIP or code == F_SNET:
+            return set_ip(out, fi.dip, w)
+        if code == F_CPORT:
+            return set_uint(out, fi.sport)
+        if code == F_SPORT:
+            return set_uint(out, fi.dport)
+        # Local / remote: the client end when it is this machine's address,
+        # the server end otherwise.
+        lsip = is_local(st, t, fi.sip, w)
+        if code == F_LIP or code == F_LNET:
+            if lsip:
+                return set_ip(out, fi.sip, w)
+            return set_ip(out, fi.dip, w)
+        if code == F_RIP or code == F_RNET:
+            if lsip:
+                return set_ip(out, fi.dip, w)
+            return set_ip(out, fi.sip, w)
+        if code == F_LPORT:
+            return set_uint(out, fi.sport if lsip else fi.dport)
+        if code == F_RPORT:
+            return set_uint(out, fi.dport if lsip else fi.sport)
+        return 0
+
+    cdef int null_fd(self, EventCtx ctx, ThreadInfo t, Value *out) except -1:
+        cdef int code = self.code
+        cdef bytes name, c
+        if code == F_NAME or code == F_CONTAINERNAME or code == F_DIRECTORY \
+                or code == F_CONTAINERDIRECTORY or code == F_FILENAME \
+                or code == F_NAMERAW:
+            name = creator_name(ctx, t)
+            if name is None:
+                return 0
+            if code == F_NAME or code == F_NAMERAW:
+                return ctx.set_str(out, name)
+            if code == F_CONTAINERNAME:
+                return ctx.set_str(out, _cid(t) + b":" + name)
+            if code == F_FILENAME:
+                # libsinsp answers it only for open enters, which name no fd.
+                return 0
+            if code == F_DIRECTORY:
+                return ctx.set_str(out, dirname_of(name))
+            return ctx.set_str(out, _cid(t) + b":" + dirname_of(name))
+        if code == F_TYPECHAR:
+            return set_bytes(out, _NULL_FD_CHAR.get(ctx.evt.type & ~1, b"o"))
+        return 0
+
+
+cdef bint _res_negative(EventCtx ctx):
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = ctx.batch.param_ptr(ctx.idx, 0, &n)
+    return p != NULL and n == 8 and read_int(p, 8, True) < 0
+
+
+cdef bytes _cid(ThreadInfo t):
+    return t.container_id[:12]
+
+
+# --- containers (and k8s from their labels) -----------------------------------
+
+cdef enum CCode:
+    C_ID, C_FULL_ID, C_NAME, C_IMAGE, C_IMAGE_ID, C_TYPE, C_PRIVILEGED,
+    C_MOUNTS, C_IMAGE_REPO, C_IMAGE_TAG, C_IMAGE_DIGEST, C_IP, C_LABEL,
+    C_LABELS, C_CNI, C_HOST_PID, C_HOST_NET, C_HOST_IPC, C_INFO,
+    K_POD_NAME, K_POD_UID, K_POD_SANDBOX, K_POD_FULL_SANDBOX, K_NS_NAME,
+    K_POD_LABEL, K_POD_LABELS, K_POD_IP, C_NA
+
+_CONTAINER_CODES = {
+    "container.id": C_ID, "container.full_id": C_FULL_ID,
+    "container.name": C_NAME, "container.image": C_IMAGE,
+    "container.image.id": C_IMAGE_ID, "container.type": C_TYPE,
+    "container.privileged": C_PRIVILEGED, "container.mounts": C_MOUNTS,
+    "container.image.repository": C_IMAGE_REPO,
+    "container.image.tag": C_IMAGE_TAG, "container.image.digest": C_IMAGE_DIGEST,
+    "container.ip": C_IP, "container.label": C_LABEL,
+    "container.labels": C_LABELS, "container.cni.json": C_CNI,
+    "container.host_pid": C_HOST_PID, "container.host_network": C_HOST_NET,
+    "container.host_ipc": C_HOST_IPC, "container.info": C_INFO,
+    "k8s.pod.name": K_POD_NAME, "k8s.pod.id": K_POD_UID,
+    "k8s.pod.uid": K_POD_UID, "k8s.pod.sandbox_id": K_POD_SANDBOX,
+    "k8s.pod.full_sandbox_id": K_POD_FULL_SANDBOX, "k8s.ns.name": K_NS_NAME,
+    "k8s.pod.label": K_POD_LABEL, "k8s.pod.labels": K_POD_LABELS,
+    "k8s.pod.ip": K_POD_IP,
+}
+_JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
+              C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
+              C_IMAGE_DIGEST: "imagedigest", C_IP: "ip", C_CNI: "cni_json"}
+_K8S_LABELS = {K_POD_NAME: "io.kubernetes.pod.name",
+               K_POD_UID: "io.kubernetes.pod.uid",
+               K_NS_NAME: "io.kubernetes.pod.namespace",
+               K_POD_SANDBOX: "io.kubernetes.sandbox.id",
+               K_POD_FULL_SANDBOX: "io.kubernetes.sandbox.id"}
+
+
+def _text(v):
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, bool):
+        return b"true" if v else b"false"
+    return str(v).encode("utf-8", "surrogateescape")
+
+
+cdef class ContainerField(FieldExtractor):
+    cdef int code
+    cdef str key
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t
+        cdef StateEngine st
+        cdef int code = self.code
+        out.kind = VK_NONE
+        if ctx.thread is None or code == C_NA or code == C_INFO:
+            return 0
+        t = <ThreadInfo>ctx.thread
+        st = engine_of(ctx)
+        if st is None:
+            return 0
+        if not t.container_id:
+            if code == C_ID or code == C_FULL_ID or code == C_NAME or code == C_TYPE:
+                return set_bytes(out, b"host")
+            return 0
+        if code == C_ID:
+            return ctx.set_str(out, t.container_id[:12])
+        if code == C_FULL_ID:
+            return set_bytes(out, t.container_id)
+        info = st.containers.get(t.container_id[:12])
+        if info is None:
+            return 0
+        if code == C_TYPE:
+            ct = info.get("type")
+            if isinstance(ct, int) and 0 <= ct < len(_state.CONTAINER_TYPES):
+                return ctx.set_str(out, _state.CONTAINER_TYPES[ct])
+            return 0
+        if code == C_PRIVILEGED:
+            return set_bool(out, bool(info.get("privileged")))
+        if code in _JSON_KEYS:
+            v = _text(info.get(_JSON_KEYS[code]))
+            if v is None:
+                return 0
+            return ctx.set_str(out, v)
+        labels = info.get("labels") or {}
+        if code == C_LABEL or code == K_POD_LABEL:
+            v = _text(labels.get(self.key)) if self.key is not None else None
+            if v is None:
+                return 0
+            return ctx.set_str(out, v)
+        if code == C_LABELS or code == K_POD_LABELS:
+            if not labels:
+                return 0
+            return ctx.set_str(out, ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        if code in _K8S_LABELS:
+            v = _text(labels.get(_K8S_LABELS[code]))
+            if v is None:
+                return 0
+            if code == K_POD_SANDBOX:
+                v = v[:12]
+            return ctx.set_str(out, v)
+        if code == C_MOUNTS:
+            mounts = info.get("Mounts") or []
+            return ctx.set_str(out, ",".join(
+                f"{m.get('Source', '')}:{m.get('Destination', '')}:"
+                f"{m.get('Mode', '')}:{str(m.get('RW', '')).lower()}:"
+                f"{m.get('Propagation', '')}" for m in mounts if isinstance(m, dict)))
+        return 0
+
+
+# --- fs.path.* and fdlist.* ---------------------------------------------------
+
+cdef enum SCode:
+    S_NAME, S_NAMERAW, S_SOURCE, S_SOURCERAW, S_TARGET, S_TARGETRAW,
+    L_NUMS, L_NAMES, L_CIPS, L_SIPS, L_CPORTS, L_SPORTS
+
+_PATH_CODES = {"fs.path.name": S_NAME, "fs.path.nameraw": S_NAMERAW,
+               "fs.path.source": S_SOURCE, "fs.path.sourceraw": S_SOURCERAW,
+               "fs.path.target": S_TARGET, "fs.path.targetraw": S_TARGETRAW,
+               "fdlist.nums": L_NUMS, "fdlist.names": L_NAMES,
+               "fdlist.cips": L_CIPS, "fdlist.sips": L_SIPS,
+               "fdlist.cports": L_CPORTS, "fdlist.sports": L_SPORTS}
+
+# Per event type: (name param, dirfd param) for fs.path.name and
+# (source, source dirfd, target, target dirfd) for fs.path.source/target.
+def _index_of(names, *cands):
+    for c in cands:
+        if c in names:
+            return names.index(c)
+    return -1
+
+
+def _build_path_tables():
+    """Per event type: (name param, dirfd param) for fs.path.name,
+    (source, source dirfd, target, target dirfd) for fs.path.source/target,
+    and the PT_FDLIST parameter for fdlist.*."""
+    paths, src_dst, fdlists = {}, {}, {}
+    for ev in _table.EVENTS:
+        names = [p.name for p in ev.params]
+        types = [p.type for p in ev.params]
+        if ev.name in ("mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "chmod",
+                       "fchmodat", "chown", "fchownat", "lchown", "truncate",
+                       "chroot", "chdir", "access", "faccessat", "stat", "lstat",
+                       "utimensat", "umount", "umount2"):
+            i = _index_of(names, "path", "pathname", "name", "filename")
+            if i >= 0:
+                paths[ev.id] = (i, _index_of(names, "dirfd"))
+        if ev.name in ("rename", "renameat", "renameat2", "link", "linkat",
+                       "symlink", "symlinkat", "mount"):
+            s = _index_of(names, "oldpath", "target", "dev")
+            d = _index_of(names, "newpath", "linkpath", "dir")
+            if s >= 0 and d >= 0:
+                src_dst[ev.id] = (s, _index_of(names, "olddirfd"), d,
+                                  _index_of(names, "newdirfd", "linkdirfd"))
+        if 16 in types:                                   # PT_FDLIST
+            fdlists[ev.id] = types.index(16)
+    return paths, src_dst, fdlists
+
+
+_PATH_PARAMS, _SRC_DST_PARAMS, _FDLIST_PARAM = _build_path_tables()
+
+
+cdef class PathField(FieldExtractor):
+    cdef int code
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t
+        cdef int code = self.code
+        cdef uint16_t et = ctx.evt.type
+        out.kind = VK_NONE
+        if ctx.thread is None:
+            return 0
+        t = <ThreadInfo>ctx.thread
+        if code >= L_NUMS:
+            return self.fdlist(ctx, t, out)
+        if code == S_NAME or code == S_NAMERAW:
+            spec = _PATH_PARAMS.get(et)
+            if spec is None:
+                return 0
+            raw = self.param_str(ctx, spec[0])
+            if raw is None:
+                return 0
+            if code == S_NAMERAW:
+                return ctx.set_str(out, raw)
+            return ctx.set_str(out, self.resolve(ctx, t, raw, spec[1]))
+        spec = _SRC_DST_PARAMS.get(et)
+        if spec is None:
+            return 0
+        if code == S_SOURCE or code == S_SOURCERAW:
+            raw = self.param_str(ctx, spec[0])
+            dfd = spec[1]
+        else:
+            raw = self.param_str(ctx, spec[2])
+            dfd = spec[3]
+        if raw is None:
+            return 0
+        if code == S_SOURCERAW or code == S_TARGETRAW:
+            return ctx.set_str(out, raw)
+        return ctx.set_str(out, self.resolve(ctx, t, raw, dfd))
+
+    cdef bytes param_str(self, EventCtx ctx, int idx):
+        cdef uint32_t n = 0
+        cdef const uint8_t *p = ctx.batch.param_ptr(ctx.idx, idx, &n)
+        if p == NULL:
+            return None
+        return _cstr(p, n)
+
+    cdef bytes resolve(self, EventCtx ctx, ThreadInfo t, bytes raw, int dfd_idx):
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef int64_t dirfd = -100
+        if raw.startswith(b"/"):
+            return _state.concat_paths(b"", raw)
+        if dfd_idx >= 0:
+            p = ctx.batch.param_ptr(ctx.idx, dfd_idx, &n)
+            if p != NULL and n in (4, 8):
+                dirfd = read_int(p, n, True)
+        if dirfd == -100:
+            return _state.concat_paths(t.cwd, raw)
+        fi = t.fds.get(dirfd)
+        return _state.concat_paths(b"<UNKNOWN>" if fi is None else
+                                   (<FdInfo>fi).name, raw)
+
+    cdef int fdlist(self, EventCtx ctx, ThreadInfo t, Value *out) except -1:
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef uint16_t count, k
+        cdef int64_t fd
+        cdef int code = self.code
+        idx = _FDLIST_PARAM.get(ctx.evt.type)
+        if idx is None:
+            return 0
+        p = ctx.batch.param_ptr(ctx.idx, idx, &n)
+        if p == NULL or n < 2:
+            return 0
+        memcpy(&count, p, 2)
+        items = []
+        for k in range(count):
+            if 2 + (k + 1) * 10 > n:
+                break
+            fd = read_int(p + 2 + k * 10, 8, True)
+            if code == L_NUMS:
+                items.append(str(fd).encode())
+                continue
+            fi = t.fds.get(fd)
+            if fi is None:
+                continue
+            if code == L_NAMES:
+                items.append((<FdInfo>fi).name)
+            elif is_inet((<FdInfo>fi).type):
+                if code == L_CIPS:
+                    items.append(str(_ipobj(<FdInfo>fi, False)).encode())
+                elif code == L_SIPS:
+                    items.append(str(_ipobj(<FdInfo>fi, True)).encode())
+                elif code == L_CPORTS:
+                    items.append(str((<FdInfo>fi).sport).encode())
+                else:
+                    items.append(str((<FdInfo>fi).dport).encode())
+        return ctx.set_str(out, b",".join(items))
+
+
+def _ipobj(FdInfo fi, bint server):
+    import ipaddress
+    return ipaddress.ip_address(fi.dip_bytes if server else fi.sip_bytes)
+
+
+# --- the factory the compiler calls ---------------------------------------------
+
+
+def _parse_index(arg):
+    if arg is None:
+        return -1
+    try:
+        return int(arg)
+    except ValueError:
+        return -1
+
+
+def make(str name, object arg):
+    """The extractor for field `name` (its [arg] apart), or None if this
+    module does not answer it."""
+    info = _fields.lookup(name)
+    ftype = info.type if info is not None else "CHARBUF"
+    shown = name if arg is None else f"{name}[{arg}]"
+    cdef ProcField pf
+    cdef UserField uf
+    cdef FdField ff
+    cdef ContainerField cf
+    cdef PathField sf
+    if name in _PROC_CODES:
+        pf = ProcField(shown, ftype)
+        pf.code = _PROC_CODES[name]
+        pf.index = _parse_index(arg)
+        pf.key = None if arg is None else str(arg).encode()
+        if pf.code == P_ANAME or pf.code == P_AEXE or pf.code == P_AEXEPATH \
+                or pf.code == P_ACMDLINE or pf.code == P_APID:
+            pf.key = None
+        return pf
+    if name in _USER_CODES:
+        uf = UserField(shown, ftype)
+        uf.code = _USER_CODES[name]
+        return uf
+    if name in _FD_CODES and _FD_CODES[name] != F_NA:
+        ff = FdField(shown, ftype)
+        ff.code = _FD_CODES[name]
+        return ff
+    if name in _CONTAINER_CODES:
+        cf = ContainerField(shown, ftype)
+        cf.code = _CONTAINER_CODES[name]
+        cf.key = arg
+        return cf
+    if name in _PATH_CODES:
+        sf = PathField(shown, ftype)
+        sf.code = _PATH_CODES[name]
+        return sf
+    # Not answerable from this state (CPU times, capabilities, legacy k8s
+    # objects, mount details): None, so the compiler warns about it by name.
+    return None
+

@@ -202,6 +202,51 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
     ctx.exit(code)
 
 
+@main.group()
+def bench() -> None:
+    """Throughput benchmarks, next to the reference tool."""
+
+
+@bench.command("replay")
+@click.option("-e", "--capture", "capture_path", type=click.Path(exists=True, dir_okay=False),
+              help="Capture to loop (default: the largest shared capture, else the sample).")
+@click.option("--events", type=click.IntRange(min=1000), default=500_000, show_default=True,
+              help="Loop the capture until it holds this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bench_replay(capture_path: str | None, events: int, as_json: bool) -> None:
+    """Replay throughput: decode, +state, +default rules, +upstream stable
+    rules, +the sysdig oracle's filters; each next to `sysdig -r -q`
+    (with the same filters for the last row) measured in the same run."""
+    import tempfile
+    from pathlib import Path
+
+    from falco import app
+    from falco.bench.replay import replay_report
+
+    compat = Path(__file__).resolve().parents[2] / "shared" / "compat"
+    source = capture_path
+    if source is None:
+        big = compat / "captures" / "sysdig_inspect" / "502Error.scap"
+        source = str(big) if big.exists() else app.bundled_capture()
+    upstream = compat / "rules" / "falcosecurity-rules-5.1.0" / "falco_rules.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        report = replay_report(source, events, app.bundled_rules(),
+                               [str(upstream)] if upstream.exists() else [],
+                               compat / "sysdig_oracle.jsonl", tmp)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(f"capture: {report['events']} events looped from {report['source']}")
+    click.echo(f"{'configuration':<32} {'ev/s':>14} {'sysdig ev/s':>14} {'ratio':>7}  notes")
+    for r in report["rows"]:
+        ref = r.get("sysdig_events_per_s")
+        ratio = r.get("ratio_to_sysdig")
+        notes = f"{r['rules']} rules, {r['alerts']} alerts" if "rules" in r else ""
+        click.echo(f"{r['name']:<32} {r['events_per_s']:>14,.0f} "
+                   f"{(f'{ref:,.0f}' if ref else '-'):>14} "
+                   f"{(f'{ratio:.2f}' if ratio else '-'):>7}  {notes}")
+
+
 @main.command("list-events")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_events(as_json: bool) -> None:

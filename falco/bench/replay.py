@@ -85,14 +85,15 @@ def time_sysdig(path: str | os.PathLike[str], events: int, flt: str = "",
     return Timing(events, best or 0.0)
 
 
-def time_rules(path: str | os.PathLike[str], rule_paths: list[str],
-               repeat: int = 3) -> tuple[Timing, int, int]:
-    """Best time to replay a capture through state and the given rules.
-    Returns (timing, rules compiled, alerts)."""
+def time_rules(path: str | os.PathLike[str], rule_paths: list[str] | None = None,
+               repeat: int = 3, rules_text: str | None = None) -> tuple[Timing, int, int]:
+    """Best time to replay a capture through state and the given rules
+    (files, or YAML text).  Returns (timing, rules compiled, alerts)."""
     from falco.pipeline import build_detector
-    from falco.rules import load_rule_files
+    from falco.rules import load_rule_files, load_rules
 
-    loaded = load_rule_files(rule_paths)
+    loaded = (load_rules([("bench.yaml", rules_text)]) if rules_text is not None
+              else load_rule_files(rule_paths or []))
     if loaded.errors:
         raise ValueError("; ".join(str(e) for e in loaded.errors))
     best = None
@@ -119,3 +120,53 @@ def union_filter(rule_paths: list[str]) -> str:
     loaded = load_rule_files(rule_paths)
     return " or ".join(f"({to_string(r.condition, reparse=True)})"
                        for r in loaded.rules if r.enabled)
+
+
+NEVER_RULE = ("- rule: never\n  desc: matches nothing\n"
+              "  condition: evt.type = open and evt.num = 0\n  output: o\n  priority: INFO\n")
+
+
+def oracle_rules(oracle_jsonl: str | os.PathLike[str]) -> tuple[str, str]:
+    """The sysdig oracle's filters as (rules YAML, one or-ed sysdig filter):
+    the same work for both engines, in fields sysdig 0.29.3 knows."""
+    import json
+
+    filters = sorted({json.loads(line)["filter"] for line in Path(oracle_jsonl).read_text().splitlines()
+                      if '"filter"' in line})
+    rules = "".join(f"- rule: oracle {i}\n  desc: d\n  condition: {json.dumps(f)}\n"
+                    f"  output: o\n  priority: INFO\n" for i, f in enumerate(filters))
+    return rules, " or ".join(f"({f})" for f in filters)
+
+
+def replay_report(source: str | os.PathLike[str], min_events: int,
+                  default_rules: list[str], upstream_rules: list[str],
+                  oracle_jsonl: str | os.PathLike[str] | None, workdir: str) -> dict:
+    """Every row of `falco bench replay`, measured in this one process."""
+    looped = Path(workdir) / "looped.scap"
+    n = make_looped_capture(source, looped, min_events)
+    rows = []
+
+    def row(name, timing, ref=None, **extra):
+        r = {"name": name, "events": timing.events, "seconds": timing.seconds,
+             "events_per_s": timing.rate, **extra}
+        if ref is not None:
+            r["sysdig_events_per_s"] = ref.rate
+            r["ratio_to_sysdig"] = timing.rate / ref.rate if ref.rate else None
+        rows.append(r)
+
+    plain = time_sysdig(looped, n)
+    row("decode", time_decode(looped), plain)
+    t, _, _ = time_rules(looped, rules_text=NEVER_RULE)
+    row("decode+state", t, plain)
+    if default_rules:
+        t, k, a = time_rules(looped, default_rules)
+        row("+default rules", t, plain, rules=k, alerts=a)
+    if upstream_rules:
+        t, k, a = time_rules(looped, upstream_rules)
+        row("+upstream stable rules", t, plain, rules=k, alerts=a)
+    if oracle_jsonl is not None and Path(oracle_jsonl).exists():
+        text, flt = oracle_rules(oracle_jsonl)
+        t, k, a = time_rules(looped, rules_text=text)
+        row("+oracle filters (all matches)", t, time_sysdig(looped, n, flt), rules=k, alerts=a)
+    return {"source": str(source), "events": n, "rows": rows,
+            "sysdig": plain is not None}

@@ -200,6 +200,7 @@ cdef class StrCmp(Node):
     cdef tuple items          # pmatch prefixes; modifier values
     cdef object pattern       # compiled regex
     cdef int modifier         # 0 none, 1 oneof/anyof, 2 allof
+    cdef bint any_in          # `in` on several values: any of them (else all)
 
     cdef bint eval(self, EventCtx ctx) except -1:
         cdef Value v
@@ -233,9 +234,11 @@ cdef class StrCmp(Node):
         return True
 
     cdef bint _list(self, tuple vals) except -1:
-        # List-valued fields: `in` is "all of them are in", `intersects` is
-        # "one of them is in", other operators hold for any value.
-        if self.op == OP_IN:
+        # List-valued fields (fd.types): `in` is "all of them are in";
+        # scalar fields that yield several values (proc.aname without an
+        # index, fd.port: either end) match when any value does.
+        # `intersects` is "one of them is in"; other operators hold for any.
+        if self.op == OP_IN and not self.any_in:
             return len(vals) > 0 and all(x in self.values for x in vals)
         if self.op == OP_INTERSECTS:
             return any(x in self.values for x in vals)
@@ -257,6 +260,7 @@ cdef class NumCmp(Node):
     cdef uint64_t cu
     cdef bint neg             # constant is negative
     cdef frozenset values     # in / intersects
+    cdef bint any_in          # `in` on several values: any of them (else all)
 
     cdef bint eval(self, EventCtx ctx) except -1:
         cdef Value v
@@ -271,9 +275,16 @@ cdef class NumCmp(Node):
             return self._cmp_signed(<int64_t>v.u)
         if v.kind == VK_LIST:
             vals = <tuple>v.obj
-            if self.op == OP_IN:
+            if self.op == OP_IN and not self.any_in:
                 return len(vals) > 0 and all(int(x) in self.values for x in vals)
-            return any(int(x) in self.values for x in vals)
+            if self.op == OP_IN or self.op == OP_INTERSECTS:
+                return any(int(x) in self.values for x in vals)
+            if self.op == OP_NE:          # neither end equals (fd.port != 22)
+                return len(vals) > 0 and all(self._cmp_signed(int(x)) for x in vals)
+            for x in vals:
+                if self._cmp_signed(int(x)):
+                    return True
+            return False
         return False
 
     cdef bint _cmp_signed(self, int64_t x) except -1:
@@ -330,12 +341,16 @@ cdef class IpCmp(Node):
         if v.kind == VK_IP:
             return self._one(bytes(v.ip[:v.n]))
         if v.kind == VK_LIST:
-            # fd.ip / fd.net: either end of the connection (libsinsp checks
-            # the client and the server address and or-s the results).
-            for raw in <tuple>v.obj:
-                if isinstance(raw, bytes) and len(<bytes>raw) in (4, 16) \
-                        and self._one(<bytes>raw):
-                    return True
+            # fd.ip / fd.net: either end of the connection.  libsinsp checks
+            # both addresses: "=" holds if one end matches, "!=" only if
+            # neither does.
+            addrs = [raw for raw in <tuple>v.obj
+                     if isinstance(raw, bytes) and len(<bytes>raw) in (4, 16)]
+            if not addrs:
+                return False
+            if self.op == OP_NE:
+                return all(self._one(<bytes>raw) for raw in addrs)
+            return any(self._one(<bytes>raw) for raw in addrs)
         return False
 
     cdef bint _one(self, bytes raw) except -1:
@@ -614,9 +629,14 @@ class Compiler:
                 return self._num(ex, op, [b])
         return self._str(ex, op, values, node)
 
+    def _any_in(self, ex):
+        found = _fields.resolve(ex.field.split("[", 1)[0])
+        return not (found is not None and found[0].list_valued)
+
     def _num(self, ex, op, ints):
         cdef NumCmp n = NumCmp.__new__(NumCmp)
         n.ex = ex
+        n.any_in = self._any_in(ex)
         n.op = _OPS[op]
         n.values = frozenset(ints)
         first = ints[0] if ints else 0
@@ -641,6 +661,7 @@ class Compiler:
         cdef StrCmp s = StrCmp.__new__(StrCmp)
         s.ex = ex
         s.op = _OPS[op]
+        s.any_in = self._any_in(ex)
         enc = [v.encode("utf-8", "surrogateescape") for v in values]
         if op in ("bcontains", "bstartswith"):
             try:

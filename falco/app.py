@@ -203,7 +203,10 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     shown = 0
     events = 0
     try:
-        detector.seed(live.tables)
+        if detector.state is not None:
+            # Every thread of the host, its users and interfaces, and /proc
+            # lookups for threads that appear before their clone is seen.
+            detector.state.seed_host()
         for batch in live.batches(opts.duration):
             current = holder["detector"]
             alerts = list(current.run([batch]))

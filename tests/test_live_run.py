@@ -84,3 +84,25 @@ def test_live_capture_reads_back(tmp_path: Path):
     opens = [e for e in events if e.name == "openat" and e.dir == "<"
              and _param(e, "name") == want]
     assert opens, "the marker file's open was recorded"
+
+
+@live
+def test_default_rules_catch_shadow_read_live(tmp_path: Path):
+    """The README's main command, for real: bundled rules, live driver, full
+    process state (the reader, its parent and its command line)."""
+    proc = subprocess.Popen([sys.executable, "-m", "falco", "run", "-M", "5",
+                             "-o", "syslog_output.enabled=false", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    subprocess.run(["cat", "/etc/shadow"], stdout=subprocess.DEVNULL, check=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    import json
+    alerts = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    hits = [a for a in alerts if a["output_fields"].get("fd.name") == "/etc/shadow"
+            and a["output_fields"].get("proc.name") == "cat"]
+    assert hits, (out, err)
+    fields = hits[0]["output_fields"]
+    assert fields["user.name"] == "root"
+    assert fields["proc.cmdline"] == "cat /etc/shadow"
+    assert hits[0]["priority"] == "Warning"

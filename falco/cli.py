@@ -202,6 +202,83 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
     ctx.exit(code)
 
 
+@main.command()
+@click.option("-r", "--rules", "rules_paths", multiple=True, required=True,
+              type=click.Path(exists=True),
+              help="Rule file or directory to check (repeatable, loaded in order).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.pass_context
+def validate(ctx: click.Context, rules_paths: tuple[str, ...], as_json: bool) -> None:
+    """Load rule files as `falco run` would and report errors and warnings.
+
+    Exit 0 when they load (warnings allowed), 1 when they do not.
+    """
+    from falco.pipeline import build_detector
+    from falco.rules import load_rule_files
+
+    loaded = load_rule_files(list(rules_paths))
+    compile_warnings: list[str] = []
+    if loaded.ok:
+        compile_warnings = build_detector(loaded).warnings
+    if as_json:
+        def diag(d):
+            return {"code": d.code, "message": d.message, "file": d.filename,
+                    "line": d.line, "column": d.column, "item_type": d.item_type,
+                    "item_name": d.item_name}
+        click.echo(json.dumps({
+            "ok": loaded.ok, "files": list(rules_paths),
+            "rules": len(loaded.rules),
+            "errors": [diag(d) for d in loaded.errors],
+            "warnings": [diag(d) for d in loaded.warnings]
+            + [{"code": "ENGINE", "message": w} for w in compile_warnings],
+        }, indent=1))
+    else:
+        for w in loaded.warnings:
+            click.echo(f"warning: {w}", err=True)
+        for w in compile_warnings:
+            click.echo(f"warning: {w}", err=True)
+        for e in loaded.errors:
+            click.echo(f"error: {e}", err=True)
+        verdict = "Ok" if loaded.ok else "Invalid"
+        extra = f", with {len(loaded.warnings) + len(compile_warnings)} warnings" \
+            if loaded.ok and (loaded.warnings or compile_warnings) else ""
+        click.echo(f"{', '.join(rules_paths)}: {verdict}{extra} ({len(loaded.rules)} rules)")
+    ctx.exit(0 if loaded.ok else 1)
+
+
+@main.command("list-fields")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_fields(as_json: bool) -> None:
+    """Every field conditions and outputs can use: name, type, meaning."""
+    from falco.pipeline import extractor_factories
+    from falco_engine import fields
+
+    factories = extractor_factories()
+
+    def supported(info) -> bool:
+        arg = "0" if info.arg_required else None
+        return any(f(info.name, arg, info.type, info.name) is not None for f in factories)
+
+    rows = fields.all_fields()
+    if as_json:
+        click.echo(json.dumps([
+            {"name": f.name, "type": f.type, "desc": f.description,
+             "arg": f.arg.value, "filter_only": f.filter_only,
+             "list_valued": f.list_valued, "deprecated": f.deprecated,
+             "supported": supported(f)} for f in rows], indent=1))
+        return
+    for f in rows:
+        flags = []
+        if f.arg.value != "none":
+            flags.append(f"arg: {f.arg.value}")
+        if not supported(f):
+            flags.append("not extracted yet")
+        if f.deprecated:
+            flags.append("deprecated")
+        note = f" [{'; '.join(flags)}]" if flags else ""
+        click.echo(f"{f.name:<32} {f.type:<10} {f.description}{note}")
+
+
 @main.group()
 def bench() -> None:
     """Throughput benchmarks, next to the reference tool."""

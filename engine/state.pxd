@@ -142,5 +142,5 @@ cdef class StateEngine(StateHook):
     cdef int _parse_setsid(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_chroot(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_capset(self, EventCtx ctx, ThreadInfo t) except -1
-    cdef int _parse_container(self, EventCtx ctx, uint8_t act) except -1
+    cdef object _parse_container(self, EventCtx ctx, uint8_t act)
     cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1

@@ -850,8 +850,10 @@ cdef class StateEngine(StateHook):
             self._flush()
         ctx.fd = None
         if act == A_CONTAINER_JSON or act == A_CONTAINER_OLD:
-            self._parse_container(ctx, act)
-            ctx.thread = None
+            # Like libsinsp, a container event is seen from a pseudo thread
+            # of that container ("container:<id>"), so rules such as "a
+            # privileged container started" can match the event itself.
+            ctx.thread = self._parse_container(ctx, act)
             return 0
         if act == A_USERADDED or act == A_GROUPADDED:
             self._parse_user(ctx, act)
@@ -1634,30 +1636,35 @@ cdef class StateEngine(StateHook):
 
     # -- metadata events -----------------------------------------------------
 
-    cdef int _parse_container(self, EventCtx ctx, uint8_t act) except -1:
+    cdef object _parse_container(self, EventCtx ctx, uint8_t act):
+        """Record a container's metadata; its pseudo thread, or None."""
         cdef bytes raw
         cdef uint64_t u = 0
+        cdef ThreadInfo t
         if act == A_CONTAINER_OLD:
             cid = ev_str(ctx, K_ID)
             if not cid:
-                return 0
+                return None
             ev_uint(ctx, K_TYPE, &u)
             info = {"id": cid, "type": int(u), "name": ev_str(ctx, K_NAME),
                     "image": ev_str(ctx, K_IMAGE)}
         else:
             raw = ev_str(ctx, K_JSON)
             if not raw:
-                return 0
+                return None
             try:
                 doc = json.loads(raw.decode("utf-8", "replace"))
                 info = doc["container"]
                 cid = _enc(info["id"])
             except (ValueError, KeyError, TypeError):
-                return 0
+                return None
             if not isinstance(info, dict):
-                return 0
+                return None
         self.containers[cid[:12]] = info
-        return 0
+        t = _fake_thread(<int64_t>ctx.evt.tid)
+        t.comm = t.exe = b"container:" + cid[:12]
+        t.container_id = cid[:12]
+        return t
 
     cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1:
         cdef uint64_t uid = 0, gid = 0

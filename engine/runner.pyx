@@ -208,6 +208,12 @@ cdef class RuleEngine:
             return ()
         return <tuple>self.generic_index[sc]
 
+    def carry_counts(self, RuleEngine previous):
+        """Continue the event and match counts of an engine this one
+        replaces (a rules reload)."""
+        self.events += previous.events
+        self.matched += previous.matched
+
     def rules_for_type(self, int t):
         return self.index[t]
 

@@ -39,6 +39,7 @@ class RunOptions:
     limit: int | None = None
     dry_run: bool = False
     all_events: bool = False
+    config_overrides: tuple[str, ...] = ()   # -o, kept for reloads
 
 
 def bundled_rules() -> list[str]:
@@ -188,17 +189,26 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     metrics = MetricsCollector(cfg, out, counters=live.counters,
                                events=lambda: detector.engine.events).start()
     web = WebServer.from_config(cfg, metrics).start() if cfg.webserver.enabled else None
-    reloader = Reloader(cfg).install()
+    reloader = Reloader(cfg, opts.config_overrides).install()
     holder = {"detector": detector}
 
     def _reload(new_cfg, old_cfg):
-        # Rules are read again; the state (threads, fds) carries over.
-        loaded = load_rules(rule_paths(new_cfg, opts, log), log)
-        holder["detector"] = make_detector(new_cfg, opts, loaded, log,
-                                           state=holder["detector"].state)
-        log(f"falco: reloaded {len(holder['detector'].rules)} rules")
+        # Rules are read again; the state (threads, fds) carries over and
+        # the driver keeps running.  Bad new rules keep the old ones.
+        try:
+            loaded = load_rules(rule_paths(new_cfg, opts, log), log)
+            fresh = make_detector(new_cfg, opts, loaded, log,
+                                  state=holder["detector"].state)
+        except AppError as exc:
+            log(f"falco: error: rules not reloaded, the running rules stay: {exc}")
+            return
+        fresh.engine.carry_counts(holder["detector"].engine)
+        holder["detector"] = fresh
+        log(f"falco: reloaded {len(fresh.rules)} rules")
 
     reloader.add_hook(_reload)
+    if cfg.watch_config_files:
+        reloader.start_watching(paths)
     log(f"falco: watching this host with the eBPF driver ({live.source.mode})")
     shown = 0
     events = 0
@@ -212,9 +222,9 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
             alerts = list(current.run([batch]))
             shown += _submit_all(alerts, out, opts, stop=live.stop)
             reloader.check()
-        events = sum(d.engine.events for d in {id(detector): detector,
-                                                id(holder["detector"]): holder["detector"]}.values())
+        events = holder["detector"].engine.events
     finally:
+        reloader.stop_watching()
         drops.stop()
         counters = live.counters()
         live.close()

@@ -194,7 +194,7 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
                           enable_tags=enable_tags, priority=min_priority,
                           all_matches=all_matches, profile=profile_rules,
                           duration=duration, limit=limit, dry_run=dry_run,
-                          all_events=all_events)
+                          all_events=all_events, config_overrides=overrides)
     try:
         code = app.run(cfg, opts, log, stdout=sys.stdout)
     except app.AppError as exc:

@@ -106,3 +106,36 @@ def test_default_rules_catch_shadow_read_live(tmp_path: Path):
     assert fields["user.name"] == "root"
     assert fields["proc.cmdline"] == "cat /etc/shadow"
     assert hits[0]["priority"] == "Warning"
+
+
+@live
+def test_sighup_reloads_rules_and_keeps_them_when_bad(tmp_path: Path):
+    import signal
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE)
+    proc = subprocess.Popen([sys.executable, "-m", "falco", "run", "-r", str(rules),
+                             "-M", "12", "-o", "syslog_output.enabled=false",
+                             "-o", "watch_config_files=false"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    # 1. A broken rules file: the running rules stay.
+    rules.write_text("- rule: broken\n  desc: d\n  condition: proc.nmae = x\n"
+                     "  output: o\n  priority: INFO\n")
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    with open("/etc/shadow", "rb"):
+        pass
+    time.sleep(1.5)
+    # 2. A good new rules file replaces them, without restarting the driver.
+    rules.write_text(RULE.replace("shadow opened", "shadow touched"))
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    with open("/etc/shadow", "rb"):
+        pass
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "rules not reloaded, the running rules stay" in err and "proc.nmae" in err
+    assert "reloaded 1 rules" in err
+    assert "shadow opened" in out and "shadow touched" in out
+    assert out.index("shadow opened") < out.index("shadow touched")

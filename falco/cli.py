@@ -279,6 +279,65 @@ def list_fields(as_json: bool) -> None:
         click.echo(f"{f.name:<32} {f.type:<10} {f.description}{note}")
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable results.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show the alerts of passing cases.")
+@click.pass_context
+def ruletest_command(ctx: click.Context, paths: tuple[str, ...], as_json: bool,
+                     verbose: bool) -> None:
+    """Run rule unit tests: `falco test RULES... TESTS...`.
+
+    PATHS are rule files, test files or directories of either (searched
+    recursively for .yaml/.yml); a test file is a mapping with a `tests:`
+    key. Rules under test are enabled even when their file disables them.
+
+    Exit codes: 0 every case passed (or was skipped), 1 a case failed or
+    errored, or rules or tests did not load, 2 bad usage.
+    """
+    from falco.rules import load_rules
+    from falco.ruletest import ERROR, FAIL, PASS, SKIP, FormatError, RuleTestRunner, collect
+
+    try:
+        rule_texts, test_files = collect(list(paths))
+    except FormatError as exc:
+        _fail(ctx, str(exc))
+        return
+    except OSError as exc:
+        _fail(ctx, f"{exc.filename}: {exc.strerror or exc}")
+        return
+    if not test_files:
+        raise click.UsageError("no test files among PATHS (a test file has a 'tests:' key)")
+    if not rule_texts:
+        raise click.UsageError("no rule files among PATHS")
+    loaded = load_rules(rule_texts)
+    if not loaded.ok:
+        for e in loaded.errors:
+            click.echo(f"error: {e}", err=True)
+        ctx.exit(1)
+    runner = RuleTestRunner(loaded, sources=rule_texts)
+    results = runner.run_files(test_files)
+    counts = {PASS: 0, FAIL: 0, SKIP: 0, ERROR: 0}
+    for r in results:
+        counts[r.status] += 1
+    if as_json:
+        click.echo(json.dumps({"ok": counts[FAIL] + counts[ERROR] == 0, "counts": counts,
+                               "cases": [r.to_json() for r in results]}, indent=1))
+    else:
+        for r in results:
+            click.echo(f"{r.status.upper():5} {r.case.where} {r.case.name}")
+            if r.status != PASS and r.message:
+                click.echo(f"      {r.message}")
+            for line in r.diff:
+                click.echo(f"      {line}")
+            if verbose and r.status == PASS:
+                for a in r.alerts:
+                    click.echo(f"      alert: {a.rule}: {a.output}")
+        click.echo(f"falco test: {counts[PASS]} passed, {counts[FAIL]} failed, "
+                   f"{counts[ERROR]} errors, {counts[SKIP]} skipped", err=True)
+    ctx.exit(0 if counts[FAIL] + counts[ERROR] == 0 else 1)
+
+
 @main.group()
 def bench() -> None:
     """Throughput benchmarks, next to the reference tool."""

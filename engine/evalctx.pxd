@@ -34,6 +34,10 @@ cdef class EventCtx:
     cdef public object fd        # state: fd object the event acts on, or None
     cdef list keep               # objects Values point into, for this event
     cdef readonly uint64_t gen   # bumped per event: per-event caches key on it
+    # Exit events may lend parameters from their enter event (evt.arg.*):
+    # on when rules judge exits only (Falco 0.42+), off for enter+exit
+    # (sysdig / old Falco), where the enter event answers for itself.
+    cdef public bint exit_args_from_enter
 
     cdef int set_event(self, EventBatch b, Py_ssize_t i) except -1
     cdef const char *keep_bytes(self, bytes data) except? NULL

@@ -18,6 +18,7 @@ cdef class EventCtx:
     def __cinit__(self):
         self.keep = []
         self.gen = 0
+        self.exit_args_from_enter = False
         self.batch = None
         self.evt = NULL
 

@@ -19,6 +19,7 @@ from falco_engine.event_table cimport (
     PT_ERRNO, PT_FD, PT_PID, PT_INT8, PT_INT16, PT_INT32, PT_INT64,
 )
 from falco_engine import params as _params, table as _table
+from falco_engine.state cimport ThreadInfo
 
 # PPM open flags (driver encoding) used by evt.is_open_*.
 DEF PPM_O_RDONLY = 1
@@ -116,8 +117,8 @@ cdef class EvtTime(FieldExtractor):
             text = _time.strftime("%H:%M:%S", _time.localtime(secs)) + f".{ns:09d}"
         elif self.style == 1:     # evt.time.s
             text = _time.strftime("%H:%M:%S", _time.localtime(secs))
-        elif self.style == 2:     # evt.time.iso8601
-            text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(secs)) + f".{ns:09d}Z"
+        elif self.style == 2:     # evt.time.iso8601 (libsinsp: "%FT%T.%09u%z", UTC)
+            text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(secs)) + f".{ns:09d}+0000"
         elif self.style == 3:     # evt.datetime
             text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(secs)) + f".{ns:09d}"
         else:                     # evt.datetime.s
@@ -165,6 +166,38 @@ cdef class EvtCategory(FieldExtractor):
         # flag bits above them.
         name = _CATEGORY_NAMES.get(cat & 0xFF) or _CATEGORY_NAMES.get(cat & 0x1FF, "unknown")
         ctx.set_str(out, name)
+        return 0
+
+
+# Event flags (ppm_event_flags) read by evt.is_io* / evt.io_dir / evt.is_wait.
+DEF EF_READS_FROM_FD = 8
+DEF EF_WRITES_TO_FD = 16
+DEF EF_WAITS = 128
+
+
+cdef class EvtFlagIs(FieldExtractor):
+    """evt.is_io, evt.is_io_read, evt.is_io_write, evt.is_wait: whether the
+    event type's flags (libsinsp's get_info_flags) have any bit of `mask`."""
+    cdef uint32_t mask
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        out.kind = VK_BOOL
+        out.u = 1 if fe_event_table[ctx.evt.type].flags & self.mask else 0
+        return 0
+
+
+cdef class EvtIoDir(FieldExtractor):
+    """evt.io_dir: "write" / "read" from the event type's flags, else none."""
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef uint32_t ef = fe_event_table[ctx.evt.type].flags
+        out.kind = VK_NONE
+        if ef & EF_WRITES_TO_FD:
+            out.kind = VK_STR
+            out.s = b"write"
+            out.n = 5
+        elif ef & EF_READS_FROM_FD:
+            out.kind = VK_STR
+            out.s = b"read"
+            out.n = 4
         return 0
 
 
@@ -248,6 +281,43 @@ cdef class EvtIsOpen(FieldExtractor):
         return 0
 
 
+cdef const uint8_t *enter_param(EventCtx ctx, str name, uint32_t *plen,
+                                int *idx_out, uint16_t *type_out):
+    """A parameter the exit event lacks, from this call's enter event (the
+    state engine keeps the record while the exit is judged).  Modern Falco
+    judges exits only, and its exit events carry these parameters."""
+    cdef ThreadInfo t
+    cdef const uint8_t *rec
+    cdef Py_ssize_t reclen, pos
+    cdef uint32_t k, n
+    cdef int idx
+    if not ctx.exit_args_from_enter or not isinstance(ctx.thread, ThreadInfo) \
+            or ctx.evt.type % 2 == 0:
+        return NULL
+    t = <ThreadInfo>ctx.thread
+    if t.enter_rec is None or t.enter_type + 1 != ctx.evt.type:
+        return NULL
+    idx = _param_index(t.enter_type, name)
+    if idx < 0 or <uint32_t>idx >= t.enter_nparams:
+        return NULL
+    rec = <const uint8_t *><const char *>t.enter_rec
+    reclen = len(t.enter_rec)
+    pos = t.enter_hdr + <Py_ssize_t>t.enter_nparams * t.enter_lsz
+    for k in range(<uint32_t>idx + 1):
+        if t.enter_hdr + (k + 1) * t.enter_lsz > reclen:
+            return NULL
+        n = read_int(rec + t.enter_hdr + t.enter_lsz * k, t.enter_lsz, False)
+        if k == <uint32_t>idx:
+            if pos + n > reclen:
+                return NULL
+            plen[0] = n
+            idx_out[0] = idx
+            type_out[0] = t.enter_type
+            return rec + pos
+        pos += n
+    return NULL
+
+
 cdef class EvtArg(FieldExtractor):
     """evt.arg.NAME / evt.arg[N] (rendered text) and evt.rawarg.NAME (value)."""
     cdef str pname        # by name, or
@@ -258,17 +328,24 @@ cdef class EvtArg(FieldExtractor):
         cdef int idx = self.pindex
         cdef uint32_t plen
         cdef const uint8_t *p
+        cdef object pinfo = None
+        cdef int eidx = -1
+        cdef uint16_t etype = 0
         infos = _table.EVENTS[e.type].params
         if idx < 0:
             idx = _param_index(e.type, self.pname)
             if idx < 0:
+                p = enter_param(ctx, self.pname, &plen, &eidx, &etype)
+                if p == NULL:
+                    return 0
+                pinfo = _table.EVENTS[etype].params[eidx]
+        if pinfo is None:
+            if idx >= e.nparams or idx >= len(infos):
                 return 0
-        if idx >= e.nparams or idx >= len(infos):
-            return 0
-        p = ctx.param(idx, &plen)
-        if p == NULL:
-            return 0
-        pinfo = infos[idx]
+            p = ctx.param(idx, &plen)
+            if p == NULL:
+                return 0
+            pinfo = infos[idx]
         raw = p[:plen]
         if self.raw:
             value = _params.decode_value(pinfo.type, raw)
@@ -354,6 +431,7 @@ def make(str name, object arg, str ftype, str field):
     cdef EvtBuffer eb
     cdef EvtTypeIs ti
     cdef EvtHostname eh
+    cdef EvtFlagIs fi
     simple = {
         "evt.num": EvtNum, "evt.dir": EvtDir, "evt.type": EvtType,
         "evt.cpu": EvtCpu, "evt.category": EvtCategory, "evt.source": EvtSource,
@@ -398,6 +476,15 @@ def make(str name, object arg, str ftype, str field):
         ti = _new(EvtTypeIs, field, ftype)
         ti.want = str(arg).encode()
         return ti
+    if name in ("evt.is_io", "evt.is_io_read", "evt.is_io_write", "evt.is_wait"):
+        fi = _new(EvtFlagIs, field, ftype)
+        fi.mask = {"evt.is_io": EF_READS_FROM_FD | EF_WRITES_TO_FD,
+                   "evt.is_io_read": EF_READS_FROM_FD,
+                   "evt.is_io_write": EF_WRITES_TO_FD,
+                   "evt.is_wait": EF_WAITS}[name]
+        return fi
+    if name == "evt.io_dir":
+        return _new(EvtIoDir, field, ftype)
     if name == "evt.hostname":
         import socket
         eh = _new(EvtHostname, field, ftype)

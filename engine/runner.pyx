@@ -176,6 +176,7 @@ cdef class RuleEngine:
         self.profile = profile
         self.ctx = EventCtx()
         self.ctx.state = state
+        self.ctx.exit_args_from_enter = not syscall_enter_events
         self.events = 0
         self.matched = 0
         buckets = [[] for _ in range(FE_EVENT_MAX)]

@@ -218,6 +218,13 @@ def _build_index():
                                   A_SETRESUID, A_SETRESGID, A_EXECVE, A_CHDIR,
                                   A_BIND, A_CONNECT, A_SENDTO):
             STORE[t] = 1
+        # Rules judge exit events (Falco 0.42+), so an enter parameter the
+        # exit lacks (socket's domain, ptrace's request, unshare's flags) is
+        # read from the stored enter record: keep it for those syscalls.
+        if t % 2 == 0 and t + 1 < FE_EVENT_MAX and not ev.unused:
+            exit_names = {p.name for p in _table.EVENTS[t + 1].params}
+            if any(p.name not in exit_names for p in ev.params):
+                STORE[t] = 1
     fset = {}
     for s in _table.FLAG_SETS:
         for name, value in s:
@@ -902,8 +909,9 @@ cdef class StateEngine(StateHook):
             self._dispatch(ctx, t, act, et)
         if t is None:
             t = self.threads.get(tid)
-        elif et % 2 == 1:
-            t.enter_rec = None
+        # The enter record of this call stays until the thread's next enter
+        # (which replaces it): extractors read enter-only parameters from it
+        # while this exit is judged, after checking enter_type + 1 == type.
         ctx.thread = t
         # libsinsp's fd fields fall back to the thread's last fd.
         if ctx.fd is None and t is not None and \

@@ -28,10 +28,6 @@ RULE_FILES = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_
 # test files). Fix the engine, drop the skip, and remove the rule from here.
 KNOWN_ENGINE_GAPS = {
     "Container started with sensitive host mount",       # container.mount.dest[]
-    "Raw packet socket opened in container",             # enter-only evt.arg on exit
-    "Process attached or modified with ptrace",          # idem
-    "Process blocked debugging with PTRACE_TRACEME",     # idem
-    "User namespace created in container",               # idem
 }
 
 

@@ -581,3 +581,46 @@ def copy_bpf_ring(object mapping, Py_ssize_t data_off, uint64_t cons,
     finally:
         PyBuffer_Release(&view)
     return bytes(out), pos
+
+
+def merge_by_time(list chunks):
+    """Records of several rings (bytes objects of records laid end to end,
+    each already in time order) merged into one buffer in timestamp order,
+    as libscap interleaves its per-CPU rings.  Returns (bytes, cpus) where
+    cpus[i] is the index of the chunk record i came from."""
+    cdef Py_ssize_t nchunks = len(chunks)
+    cdef list batches = [scan_records(c) for c in chunks]
+    cdef EventBatch b
+    cdef Py_ssize_t total_len = 0, total_n = 0, i, best, filled = 0
+    cdef uint64_t best_ts
+    for b in batches:
+        total_n += b.count
+        for i in range(b.count):
+            total_len += b.evts[i].len
+    cdef Py_ssize_t *pos = <Py_ssize_t *>malloc((nchunks + 1) * sizeof(Py_ssize_t))
+    if pos == NULL:
+        raise MemoryError()
+    cdef bytearray out = bytearray(total_len)
+    cdef uint8_t *w = out
+    origin = bytearray(total_n)
+    cdef Py_ssize_t k = 0
+    try:
+        for i in range(nchunks):
+            pos[i] = 0
+        while k < total_n:
+            best = -1
+            best_ts = 0
+            for i in range(nchunks):
+                b = <EventBatch>batches[i]
+                if pos[i] < b.count and (best < 0 or b.evts[pos[i]].ts < best_ts):
+                    best = i
+                    best_ts = b.evts[pos[i]].ts
+            b = <EventBatch>batches[best]
+            memcpy(w + filled, b.base + b.evts[pos[best]].off, b.evts[pos[best]].len)
+            filled += b.evts[pos[best]].len
+            origin[k] = best & 0xFF
+            pos[best] += 1
+            k += 1
+    finally:
+        free(pos)
+    return bytes(out), bytes(origin)

@@ -40,6 +40,7 @@ class RunOptions:
     dry_run: bool = False
     all_events: bool = False
     config_overrides: tuple[str, ...] = ()   # -o, kept for reloads
+    driver: str | None = None                # auto | kmod | ebpf (None: falco.yaml)
 
 
 def bundled_rules() -> list[str]:
@@ -112,10 +113,9 @@ def run(cfg: Config, opts: RunOptions, log: Callable[[str], None],
         if capture is None and cfg.engine.kind == "replay":
             capture = cfg.engine.replay.capture_file or None
         if capture is None:
-            if cfg.engine.kind == "kmod":
-                log("falco: warning: the kernel module engine is not available yet; "
-                    "using the eBPF driver")
-            live = _open_live(detector, opts, log)
+            driver = opts.driver or {"kmod": "kmod", "modern_ebpf": "ebpf"}.get(
+                cfg.engine.kind, "auto")
+            live = _open_live(detector, opts, driver, log)
             if live is not None:
                 return _run_live(cfg, opts, live, detector, out, paths, log)
             capture = bundled_capture()
@@ -161,14 +161,20 @@ def _run_capture(path: str, opts: RunOptions, detector: Detector, out,
     return 0
 
 
-def _open_live(detector: Detector, opts: RunOptions, log: Callable[[str], None]):
-    """The eBPF driver with the syscalls the rules need, or None (and why)."""
-    from falco.live.live_capture import BpfUnavailable, LiveCapture, interest_codes
+def _open_live(detector: Detector, opts: RunOptions, driver: str,
+               log: Callable[[str], None]):
+    """The driver (kernel module or eBPF probe) with the syscalls the rules
+    need, or None (and why)."""
+    from falco.live.live_capture import (BpfUnavailable, LiveCapture, interest_codes,
+                                         pick_driver)
 
     interest = None if opts.all_events else interest_codes(r.evttypes for r in detector.rules)
     try:
-        return LiveCapture(interest)
+        return LiveCapture(interest, driver=pick_driver(driver))
     except BpfUnavailable as exc:
+        if opts.driver in ("kmod", "ebpf"):
+            # The user asked for this driver: no silent fallback.
+            raise AppError(f"the {opts.driver} driver is unavailable: {exc}") from None
         log(f"falco: live capture unavailable: {exc}")
         return None
 
@@ -209,7 +215,9 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     reloader.add_hook(_reload)
     if cfg.watch_config_files:
         reloader.start_watching(paths)
-    log(f"falco: watching this host with the eBPF driver ({live.source.mode})")
+    what = "the kernel module" if live.source.mode == "kmod" else \
+        f"the eBPF driver ({live.source.mode})"
+    log(f"falco: watching this host with {what}")
     shown = 0
     events = 0
     try:

@@ -137,6 +137,9 @@ RULES_OPTION = click.option(
               help="Override a falco.yaml key (repeatable; list[0]=v, list[]=v).")
 @click.option("-e", "--capture", "capture_path", type=click.Path(exists=True, dir_okay=False),
               help="Replay this .scap capture instead of watching the host.")
+@click.option("--driver", type=click.Choice(["auto", "kmod", "ebpf"]), default=None,
+              help="Live driver: auto (the kernel module if loaded, else eBPF), kmod, "
+                   "ebpf.  Default: falco.yaml's engine.kind.")
 @RULES_OPTION
 @click.option("-D", "disable_names", multiple=True, metavar="SUBSTRING",
               help="Disable rules whose name contains SUBSTRING (repeatable).")
@@ -160,7 +163,7 @@ RULES_OPTION = click.option(
 @LIMIT_OPTION
 @click.pass_context
 def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
-        capture_path: str | None, rules_paths: tuple[str, ...],
+        capture_path: str | None, driver: str | None, rules_paths: tuple[str, ...],
         disable_names: tuple[str, ...], disable_tags: tuple[str, ...],
         enable_tags: tuple[str, ...], min_priority: str | None, all_matches: bool,
         as_json: bool, unbuffered: bool, all_events: bool, dry_run: bool,
@@ -194,7 +197,8 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
                           enable_tags=enable_tags, priority=min_priority,
                           all_matches=all_matches, profile=profile_rules,
                           duration=duration, limit=limit, dry_run=dry_run,
-                          all_events=all_events, config_overrides=overrides)
+                          all_events=all_events, config_overrides=overrides,
+                          driver=driver)
     try:
         code = app.run(cfg, opts, log, stdout=sys.stdout)
     except app.AppError as exc:
@@ -381,6 +385,32 @@ def bench_replay(capture_path: str | None, events: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<32} {r['events_per_s']:>14,.0f} "
                    f"{(f'{ref:,.0f}' if ref else '-'):>14} "
                    f"{(f'{ratio:.2f}' if ratio else '-'):>7}  {notes}")
+
+
+@bench.command("live")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="How long the workload runs in each row.")
+@click.option("--workload", type=click.Choice(["getppid", "openclose", "forkexec", "connect"]),
+              default="getppid", show_default=True, help="The C syscall loop to measure.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bench_live(seconds: float, workload: str, as_json: bool) -> None:
+    """Live overhead: ns per workload op with no driver, with the probe
+    filtering the workload out, with `falco run`'s pipeline recording every
+    call, and with a minimal C libbpf consumer of the same probe; events/s,
+    drops by reason, CPU% and RSS; then the highest 0-drop rate.  Needs
+    root, BTF, the probe, gcc and libbpf-dev."""
+    from falco.bench.live import BenchUnavailable, format_report, live_report
+
+    try:
+        report = live_report(workload, seconds,
+                             log=lambda s: click.echo(s, err=True))
+    except BenchUnavailable as exc:
+        click.echo(f"falco: bench live unavailable: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(format_report(report))
 
 
 @main.command("list-events")

@@ -47,8 +47,13 @@ class LiveCapture:
     """One live session; iterate `batches()` until `stop()`."""
 
     def __init__(self, interest: set[int] | None = None,
-                 ring_bytes: int = 8 << 20, poll_interval: float = 0.02) -> None:
-        self.source = BpfSource(ring_bytes=ring_bytes)
+                 ring_bytes: int = 8 << 20, poll_interval: float = 0.02,
+                 driver: str = "ebpf") -> None:
+        if driver == "kmod":
+            from falco.live.kmod_source import KmodSource
+            self.source = KmodSource()
+        else:
+            self.source = BpfSource(ring_bytes=ring_bytes)
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self.source.open(interest)
@@ -95,4 +100,21 @@ class LiveCapture:
         self.close()
 
 
-__all__ = ["BpfUnavailable", "LiveCapture", "interest_codes"]
+def pick_driver(requested: str) -> str:
+    """auto: the kernel module when its rings exist, else the eBPF probe
+    when the kernel has BTF; otherwise a one-line error saying what to do."""
+    from pathlib import Path
+
+    from falco.live.kmod_source import devices
+
+    if requested in ("kmod", "ebpf"):
+        return requested
+    if devices():
+        return "kmod"
+    if Path("/sys/kernel/btf/vmlinux").exists():
+        return "ebpf"
+    raise BpfUnavailable("no driver: load the kernel module (scripts/falco-driver-loader) "
+                         "or use a kernel with BTF (/sys/kernel/btf/vmlinux) for the eBPF probe")
+
+
+__all__ = ["BpfUnavailable", "LiveCapture", "interest_codes", "pick_driver"]

@@ -24,6 +24,7 @@ from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
+from fnmatch import fnmatchcase as _fnmatchcase
 
 DEF EF_CREATES_FD = 1
 DEF EF_DESTROYS_FD = 2
@@ -178,7 +179,31 @@ _PROC_CODES = {
     "thread.vmrss": P_THREAD_VMRSS, "thread.pfmajor": P_PFMAJOR,
     "thread.pfminor": P_PFMINOR, "thread.vmsize.b": P_THREAD_VMSIZE_B,
     "thread.vmrss.b": P_THREAD_VMRSS_B,
+    "thread.cap_permitted": P_CAP_PRM, "thread.cap_inheritable": P_CAP_INH,
+    "thread.cap_effective": P_CAP_EFF,
 }
+
+# libsinsp's capability names, by bit (sinsp_utils::caps_to_string).
+_CAP_NAMES = (
+    b"CAP_CHOWN", b"CAP_DAC_OVERRIDE", b"CAP_DAC_READ_SEARCH", b"CAP_FOWNER",
+    b"CAP_FSETID", b"CAP_KILL", b"CAP_SETGID", b"CAP_SETUID", b"CAP_SETPCAP",
+    b"CAP_LINUX_IMMUTABLE", b"CAP_NET_BIND_SERVICE", b"CAP_NET_BROADCAST",
+    b"CAP_NET_ADMIN", b"CAP_NET_RAW", b"CAP_IPC_LOCK", b"CAP_IPC_OWNER",
+    b"CAP_SYS_MODULE", b"CAP_SYS_RAWIO", b"CAP_SYS_CHROOT", b"CAP_SYS_PTRACE",
+    b"CAP_SYS_PACCT", b"CAP_SYS_ADMIN", b"CAP_SYS_BOOT", b"CAP_SYS_NICE",
+    b"CAP_SYS_RESOURCE", b"CAP_SYS_TIME", b"CAP_SYS_TTY_CONFIG", b"CAP_MKNOD",
+    b"CAP_LEASE", b"CAP_AUDIT_WRITE", b"CAP_AUDIT_CONTROL", b"CAP_SETFCAP",
+    b"CAP_MAC_OVERRIDE", b"CAP_MAC_ADMIN", b"CAP_SYSLOG", b"CAP_WAKE_ALARM",
+    b"CAP_BLOCK_SUSPEND", b"CAP_AUDIT_READ", b"CAP_PERFMON", b"CAP_BPF",
+    b"CAP_CHECKPOINT_RESTORE",
+)
+
+
+cdef bytes caps_to_string(uint64_t caps):
+    """Space-separated names of the set bits, lowest first ("" for none)."""
+    cdef int i
+    return b" ".join([_CAP_NAMES[i] for i in range(len(_CAP_NAMES))
+                      if caps & ((<uint64_t>1) << i)])
 
 
 cdef bytes join_args(list args):
@@ -418,6 +443,12 @@ cdef class ProcField(FieldExtractor):
             return set_uint(out, t.clone_ts - t.exe_ino_ctime)
         if code == P_PIDNS_INIT_TS:
             return set_uint(out, t.pidns_init_start_ts)
+        if code == P_CAP_EFF:
+            return ctx.set_str(out, caps_to_string(t.cap_effective))
+        if code == P_CAP_PRM:
+            return ctx.set_str(out, caps_to_string(t.cap_permitted))
+        if code == P_CAP_INH:
+            return ctx.set_str(out, caps_to_string(t.cap_inheritable))
         if code == P_FDOPENCOUNT:
             return set_uint(out, len(t.fds))
         if code == P_VMSIZE:
@@ -854,7 +885,8 @@ cdef enum CCode:
     C_MOUNTS, C_IMAGE_REPO, C_IMAGE_TAG, C_IMAGE_DIGEST, C_IP, C_LABEL,
     C_LABELS, C_CNI, C_HOST_PID, C_HOST_NET, C_HOST_IPC, C_INFO,
     K_POD_NAME, K_POD_UID, K_POD_SANDBOX, K_POD_FULL_SANDBOX, K_NS_NAME,
-    K_POD_LABEL, K_POD_LABELS, K_POD_IP, C_NA
+    K_POD_LABEL, K_POD_LABELS, K_POD_IP, C_MOUNT, C_MOUNT_SOURCE,
+    C_MOUNT_DEST, C_MOUNT_MODE, C_MOUNT_RDWR, C_MOUNT_PROPAGATION, C_NA
 
 _CONTAINER_CODES = {
     "container.id": C_ID, "container.full_id": C_FULL_ID,
@@ -872,6 +904,10 @@ _CONTAINER_CODES = {
     "k8s.pod.full_sandbox_id": K_POD_FULL_SANDBOX, "k8s.ns.name": K_NS_NAME,
     "k8s.pod.label": K_POD_LABEL, "k8s.pod.labels": K_POD_LABELS,
     "k8s.pod.ip": K_POD_IP,
+    "container.mount": C_MOUNT, "container.mount.source": C_MOUNT_SOURCE,
+    "container.mount.dest": C_MOUNT_DEST, "container.mount.mode": C_MOUNT_MODE,
+    "container.mount.rdwr": C_MOUNT_RDWR,
+    "container.mount.propagation": C_MOUNT_PROPAGATION,
 }
 _JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
               C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
@@ -881,6 +917,40 @@ _K8S_LABELS = {K_POD_NAME: "io.kubernetes.pod.name",
                K_NS_NAME: "io.kubernetes.pod.namespace",
                K_POD_SANDBOX: "io.kubernetes.sandbox.id",
                K_POD_FULL_SANDBOX: "io.kubernetes.sandbox.id"}
+
+
+def _find_mount(mounts, key, bint by_dest):
+    """libsinsp's mount_by_idx / mount_by_source / mount_by_dest: a numeric
+    key is an index, anything else a glob over the mount's source (over its
+    destination for container.mount.source)."""
+    if not isinstance(mounts, list) or key is None:
+        return None
+    key = str(key)
+    if key.isdigit():
+        i = int(key)
+        m = mounts[i] if i < len(mounts) else None
+        return m if isinstance(m, dict) else None
+    attr = "Destination" if by_dest else "Source"
+    for m in mounts:
+        if isinstance(m, dict) and _fnmatchcase(str(m.get(attr, "")), key):
+            return m
+    return None
+
+
+def _mount_text(m, int code):
+    rw = "true" if m.get("RW") is True else "false"
+    if code == C_MOUNT:
+        return (f"{m.get('Source', '')}:{m.get('Destination', '')}:"
+                f"{m.get('Mode', '')}:{rw}:{m.get('Propagation', '')}")
+    if code == C_MOUNT_SOURCE:
+        return str(m.get("Source", ""))
+    if code == C_MOUNT_DEST:
+        return str(m.get("Destination", ""))
+    if code == C_MOUNT_MODE:
+        return str(m.get("Mode", ""))
+    if code == C_MOUNT_RDWR:
+        return rw
+    return str(m.get("Propagation", ""))
 
 
 def _text(v):
@@ -948,6 +1018,13 @@ cdef class ContainerField(FieldExtractor):
             if code == K_POD_SANDBOX:
                 v = v[:12]
             return ctx.set_str(out, v)
+        if code == C_MOUNT or code == C_MOUNT_SOURCE or code == C_MOUNT_DEST \
+                or code == C_MOUNT_MODE or code == C_MOUNT_RDWR \
+                or code == C_MOUNT_PROPAGATION:
+            m = _find_mount(info.get("Mounts"), self.key, code == C_MOUNT_SOURCE)
+            if m is None:
+                return 0
+            return ctx.set_str(out, _mount_text(m, code).encode("utf-8", "surrogateescape"))
         if code == C_MOUNTS:
             mounts = info.get("Mounts") or []
             return ctx.set_str(out, ",".join(
@@ -1162,7 +1239,7 @@ def make(str name, object arg):
         sf = PathField(shown, ftype)
         sf.code = _PATH_CODES[name]
         return sf
-    # Not answerable from this state (CPU times, capabilities, legacy k8s
-    # objects, mount details): None, so the compiler warns about it by name.
+    # Not answerable from this state (CPU times, legacy k8s objects, DNS
+    # names of addresses): None, so the compiler warns about it by name.
     return None
 

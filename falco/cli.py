@@ -181,6 +181,9 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
     def log(line: str) -> None:
         click.echo(line, err=True)
 
+    if (disable_names or disable_tags) and enable_tags:
+        _fail(ctx, "You can not specify both disabled (-D/-T) and enabled (-t) rules")
+
     try:
         cfg = load_config(config_path, list(overrides))
     except ConfigError as exc:

@@ -161,10 +161,22 @@ class OutputsQueue:
     capacity: int = _opt(0, min=0)
 
 
+def _check_drop_actions(value) -> str | None:
+    # Falco refuses "ignore" next to any other action: the combination
+    # says both "do nothing" and "do something".
+    if isinstance(value, list) and "ignore" in value:
+        for other in value:
+            if other != "ignore":
+                return (f'syscall event drop action "{other}" does not make sense '
+                        'with the "ignore" action')
+    return None
+
+
 @dataclass
 class SyscallEventDrops:
     threshold: float = _opt(0.1, check=_check_ratio)
-    actions: list[str] = _opt(["log", "alert"], choices=("ignore", "log", "alert", "exit"))
+    actions: list[str] = _opt(["log", "alert"], choices=("ignore", "log", "alert", "exit"),
+                              check=_check_drop_actions)
     rate: float = _opt(0.03333, min=0.0)
     max_burst: int = _opt(1, min=1)
     simulate_drops: bool = False
@@ -327,8 +339,14 @@ def _convert(tp, value: Any, path: str, meta: dict, warnings: list[str]):
             return []
         if not isinstance(value, list):
             raise ConfigError(f"{path}: expected a list, got {_short(value)}")
-        return [_convert(item_tp, v, f"{path}[{i}]", meta, warnings)
-                for i, v in enumerate(value)]
+        item_meta = {k: v for k, v in meta.items() if k != "check"}
+        items = [_convert(item_tp, v, f"{path}[{i}]", item_meta, warnings)
+                 for i, v in enumerate(value)]
+        # `check` judges the list as a whole; `choices` and `min` each item.
+        err = meta["check"](items) if meta.get("check") else None
+        if err:
+            raise ConfigError(f"{path}: {err}")
+        return items
     if origin is dict:
         _, val_tp = get_args(tp)
         if value is None:

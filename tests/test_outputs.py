@@ -160,7 +160,8 @@ def test_json_alert_schema():
     assert obj["hostname"] == "host-1"
     assert obj["tags"] == ["T1005", "filesystem"]
     assert obj["output_fields"] == {"fd.name": "/etc/shadow", "proc.pid": 42,
-                                    "evt.arg.nosuch": None}
+                                    "evt.arg.nosuch": None,
+                                    "evt.time": 1470327477881785348}
     assert obj["output"].endswith(": Warning opened /etc/shadow by cat")
     # keys come sorted, as Falco (nlohmann::json) writes them
     assert list(obj) == sorted(obj)
@@ -227,7 +228,7 @@ def utc(monkeypatch):
 def test_text_format_matches_falco(utc):
     assert format_text(msg()) == "16:17:57.881785348: Warning opened /etc/shadow by cat"
     assert format_text(msg(), iso8601=True) == (
-        "2016-08-04T16:17:57.881785348Z: Warning opened /etc/shadow by cat")
+        "2016-08-04T16:17:57.881785348+0000: Warning opened /etc/shadow by cat")
 
 
 def test_text_format_of_an_engine_alert(utc):
@@ -235,7 +236,7 @@ def test_text_format_of_an_engine_alert(utc):
 
     a = Alert(TS, "R", 2, "boom", {"x": 1}, ("t",), "syscall", 7)
     assert format_text(from_alert(a)) == "16:17:57.881785348: Critical boom"
-    assert format_text(from_alert(a), True) == "2016-08-04T16:17:57.881785348Z: Critical boom"
+    assert format_text(from_alert(a), True) == "2016-08-04T16:17:57.881785348+0000: Critical boom"
 
 
 def test_internal_text_lists_fields():

@@ -56,7 +56,8 @@ def test_json_alert_schema(tmp_path: Path):
     assert alert["time"] == "2016-08-04T16:17:57.881785348Z"
     assert alert["output_fields"] == {"evt.arg.name": "/etc/ld.so.cache",
                                       "evt.arg.flags": "4097(O_RDONLY|O_CLOEXEC)",
-                                      "evt.rawres": 3, "evt.arg.nosuch": None}
+                                      "evt.rawres": 3, "evt.arg.nosuch": None,
+                                      "evt.time": 1470327477881785348}
 
 
 def test_priority_and_disable(tmp_path: Path):

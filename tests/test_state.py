@@ -275,10 +275,7 @@ def test_garbage_events_do_not_crash():
 UNSUPPORTED = {
     "proc.exe_ino.ctime_duration_pidns_start", "thread.exectime",
     "thread.totexectime", "thread.cpu", "thread.cpu.user", "thread.cpu.system",
-    "thread.cap_permitted", "thread.cap_inheritable", "thread.cap_effective",
-    "fd.proto", "fd.types", "container.mount", "container.mount.source",
-    "container.mount.dest", "container.mount.mode", "container.mount.rdwr",
-    "container.mount.propagation", "container.healthcheck",
+    "fd.proto", "fd.types", "container.healthcheck",
     "container.liveness_probe", "container.readiness_probe",
     "container.start_ts", "container.duration", "k8s.pod.cni.json",
     "fd.cproto", "fd.sproto", "fd.lproto", "fd.rproto", "fd.cip.name",

@@ -89,10 +89,14 @@ def internal_message(rule: str, priority: int, text: str, fields: dict,
                    dict(fields), (), INTERNAL_SOURCE, True)
 
 
-def format_time(ts_ns: int, iso8601: bool = False) -> str:
+def format_time(ts_ns: int, iso8601: bool = False, rfc3339: bool = False) -> str:
+    """The alert time.  Text prefixes use evt.time (local clock) or, with
+    time_format_iso_8601, evt.time.iso8601 (UTC, "+0000"); JSON's `time`
+    key is RFC 3339 with "Z", which consumers such as falcosidekick parse."""
     secs, ns = divmod(int(ts_ns), 1_000_000_000)
-    if iso8601:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns:09d}Z"
+    if iso8601 or rfc3339:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns:09d}"
+        return stamp + ("Z" if rfc3339 else "+0000")
     return time.strftime("%H:%M:%S", time.localtime(secs)) + f".{ns:09d}"
 
 
@@ -133,7 +137,7 @@ def format_json(msg: Message, hostname: str, iso8601: bool = False,
         "priority": PRIORITY_NAMES[msg.priority],
         "rule": msg.rule,
         "source": msg.source,
-        "time": format_time(msg.ts, iso8601=True),
+        "time": format_time(msg.ts, rfc3339=True),
     }
     if msg.internal:
         obj["output"] = msg.output
@@ -142,7 +146,12 @@ def format_json(msg: Message, hostname: str, iso8601: bool = False,
     if include_message and not msg.internal:
         obj["message"] = msg.output
     if include_output_fields:
-        obj["output_fields"] = msg.output_fields
+        fields = msg.output_fields
+        if not msg.internal:
+            # The time prefix of the output is a field too, as in Falco.
+            fields = dict(fields)
+            fields["evt.time.iso8601" if iso8601 else "evt.time"] = int(msg.ts)
+        obj["output_fields"] = fields
     if include_tags:
         obj["tags"] = sorted(msg.tags)
     return json.dumps(obj, sort_keys=True, ensure_ascii=True, default=_json_default)

@@ -54,6 +54,19 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 _Loader.add_constructor("tag:yaml.org,2002:value",
                         lambda loader, node: loader.construct_scalar(node))
 
+
+def _untagged(loader, suffix, node):
+    """An unknown local tag (`desc: != after` reads as tag "!=") is ignored,
+    as Falco's YAML library does: the node is read as plain data."""
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_multi_constructor("!", _untagged)
+
 WARNING_APPEND = ("'append' key is deprecated. Add an 'append' entry "
                   "(e.g. 'condition: append') under 'override' instead.")
 WARNING_ENABLED = ("The standalone 'enabled' key usage is deprecated. The correct approach "

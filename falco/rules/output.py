@@ -15,6 +15,9 @@ from falco_engine.filter_ast import FIELD_TRANSFORMERS
 _RX_TOKEN = re.compile(
     r"%(?:(?P<tr>" + "|".join(FIELD_TRANSFORMERS) + r")\(\s*)?"
     r"(?P<field>[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+)(?P<arg>\[[^\]]*\])?")
+# Any %word: a token that is not a field is an error, as in Falco's
+# formatter (a literal percent sign is "%" not followed by a letter).
+_RX_ANY_TOKEN = re.compile(r"%([a-zA-Z_][a-zA-Z0-9_.]*)")
 
 
 def output_fields(fmt: str) -> list[str]:
@@ -24,6 +27,14 @@ def output_fields(fmt: str) -> list[str]:
 
 def check_output(fmt: str) -> str | None:
     """None if every placeholder is a known field, else an error message."""
+    for m in _RX_ANY_TOKEN.finditer(fmt):
+        word = m.group(1).rstrip(".")
+        if word in FIELD_TRANSFORMERS:
+            continue
+        if _fields.lookup(word) is None:
+            hint = _fields.suggest(word)
+            return (f"invalid formatting token %{word}: unknown field '{word}'"
+                    + (f" (did you mean '{hint}'?)" if hint else ""))
     for m in _RX_TOKEN.finditer(fmt):
         name = m.group("field")
         info = _fields.lookup(name)

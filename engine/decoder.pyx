@@ -6,7 +6,9 @@ drain) and a C array of `fe_evt` saying where each record starts, which type
 it is and how many parameters it carries.  Every length read from the buffer
 is checked against the bytes that are really there before it is used.
 """
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport (
+    PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE,
+)
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport (
@@ -529,6 +531,48 @@ cdef uint32_t RB_DISCARD = 0x40000000
 DEF RB_HDR = 8
 
 
+cdef extern from *:
+    """
+    /* The ring's positions and record headers are shared with the kernel:
+     * load them with acquire and store ours with release, as single
+     * 8/4-byte accesses (a byte-wise store can be seen half-written). */
+    static inline uint64_t fe_load_acquire_u64(const void *p)
+    { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+    static inline uint32_t fe_load_acquire_u32(const void *p)
+    { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+    static inline void fe_store_release_u64(void *p, uint64_t v)
+    { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
+    """
+    uint64_t fe_load_acquire_u64(const void *p) nogil
+    uint32_t fe_load_acquire_u32(const void *p) nogil
+    void fe_store_release_u64(void *p, uint64_t v) nogil
+
+
+def drain_bpf_ring(object producer, object consumer, Py_ssize_t data_off,
+                   uint64_t mask, Py_ssize_t max_bytes):
+    """Drain a mapped BPF ring buffer: load the producer position (acquire),
+    copy the ready records, publish the consumer position (release).
+    `producer` is the producer page + doubly mapped data, `consumer` the
+    consumer page (both writable buffers over the mmaps).  Returns bytes."""
+    cdef Py_buffer pv, cv
+    cdef uint64_t prod, cons
+    PyObject_GetBuffer(consumer, &cv, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        PyObject_GetBuffer(producer, &pv, PyBUF_SIMPLE)
+        try:
+            if cv.len < 8 or pv.len < 8:
+                raise ValueError("ring mappings too small")
+            prod = fe_load_acquire_u64(pv.buf)
+            cons = fe_load_acquire_u64(cv.buf)
+        finally:
+            PyBuffer_Release(&pv)
+        out, new_cons = copy_bpf_ring(producer, data_off, cons, prod, mask, max_bytes)
+        fe_store_release_u64(cv.buf, new_cons)
+    finally:
+        PyBuffer_Release(&cv)
+    return out
+
+
 def copy_bpf_ring(object mapping, Py_ssize_t data_off, uint64_t cons,
                   uint64_t prod, uint64_t mask, Py_ssize_t max_bytes):
     """Copy the ready records of a mapped BPF ring buffer, end to end.
@@ -554,7 +598,7 @@ def copy_bpf_ring(object mapping, Py_ssize_t data_off, uint64_t cons,
                 off = data_off + <Py_ssize_t>(pos & mask)
                 if off + RB_HDR > size:
                     break
-                hdr = rd32(base + off)
+                hdr = fe_load_acquire_u32(base + off)
                 if hdr & RB_BUSY:
                     break
                 length = hdr & ~(RB_BUSY | RB_DISCARD)

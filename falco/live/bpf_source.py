@@ -237,16 +237,13 @@ class BpfSource:
         """Every ready record (up to about max_bytes), laid end to end."""
         if self._view is None:
             raise RuntimeError("BpfSource not open")
-        from falco_engine.decoder import copy_bpf_ring
+        from falco_engine.decoder import drain_bpf_ring
 
-        prod, = struct.unpack_from("<Q", self._prod, 0)
-        cons, = struct.unpack_from("<Q", self._cons, 0)
-        # The walk and the copy run in C; the data pages follow the
+        # The walk and the copy run in C, with acquire/release accesses to
+        # the positions the kernel shares; the data pages follow the
         # producer page and are mapped twice, so a record never wraps.
-        out, cons = copy_bpf_ring(self._view, self._page, cons, prod,
-                                  self.ring_bytes - 1, max_bytes)
-        struct.pack_into("<Q", self._cons, 0, cons)
-        return out
+        return drain_bpf_ring(self._view, self._cons, self._page,
+                              self.ring_bytes - 1, max_bytes)
 
     # -- internals -------------------------------------------------------
 

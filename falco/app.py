@@ -6,6 +6,7 @@ the output dispatcher's thread; progress and summaries go to `log`.
 """
 from __future__ import annotations
 
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class RunOptions:
     dry_run: bool = False
     all_events: bool = False
     config_overrides: tuple[str, ...] = ()   # -o, kept for reloads
+    allow_insecure_files: bool = False       # rules/config others may write
     driver: str | None = None                # auto | kmod | ebpf (None: falco.yaml)
 
 
@@ -66,6 +68,50 @@ def rule_paths(cfg: Config, opts: RunOptions, log: Callable[[str], None]) -> lis
             log(f"falco: warning: rules file {m} does not exist")
         return have
     return bundled_rules()
+
+
+def insecure_reason(path: str | Path) -> str | None:
+    """Why someone other than us could change what `path` says, or None.
+
+    Rules and falco.yaml decide what is detected and where alerts go: a
+    file (or a directory holding it) writable by another user lets that
+    user blind the agent.  Sticky directories (/tmp) do not let others
+    replace a file they do not own."""
+    p = Path(path)
+    me = os.geteuid()
+    try:
+        st = p.stat()
+    except OSError:
+        return None                     # the loader reports missing files
+    if st.st_uid not in (0, me):
+        return f"{p} is owned by uid {st.st_uid}"
+    if st.st_mode & 0o022:
+        return f"{p} is writable by {'group and others' if st.st_mode & 0o002 else 'its group'}"
+    d = p.parent
+    try:
+        dst = d.stat()
+    except OSError:
+        return None
+    if dst.st_uid not in (0, me):
+        return f"its directory {d} is owned by uid {dst.st_uid}"
+    if dst.st_mode & 0o022 and not dst.st_mode & 0o1000:
+        return f"its directory {d} is writable by others"
+    return None
+
+
+def check_files(paths: list[str], allow: bool, log: Callable[[str], None]) -> None:
+    for path in paths:
+        p = Path(path)
+        files = sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+        for f in ([p] if p.is_dir() else []) + files:
+            why = insecure_reason(f)
+            if why is None:
+                continue
+            if allow:
+                log(f"falco: warning: {why} (allowed by --allow-insecure-files)")
+            else:
+                raise AppError(f"refusing {f}: {why}; fix its permissions or pass "
+                               "--allow-insecure-files")
 
 
 def load_rules(paths: list[str], log: Callable[[str], None]) -> LoadResult:
@@ -100,6 +146,7 @@ def run(cfg: Config, opts: RunOptions, log: Callable[[str], None],
         stdout=None) -> int:
     """Run until the source ends, -M expires or a signal; the exit code."""
     paths = rule_paths(cfg, opts, log)
+    check_files(paths + ([cfg.path] if cfg.path else []), opts.allow_insecure_files, log)
     loaded = load_rules(paths, log)
     detector = make_detector(cfg, opts, loaded, log)
     log(f"falco: {len(detector.rules)} rules loaded from {', '.join(paths)}")

@@ -156,6 +156,9 @@ RULES_OPTION = click.option(
 @click.option("-A", "all_events", is_flag=True,
               help="Capture every syscall, not only those the rules and state need.")
 @click.option("--dry-run", is_flag=True, help="Load config and rules, then exit.")
+@click.option("--allow-insecure-files", is_flag=True,
+              help="Load rules and falco.yaml even when users other than falco's "
+                   "could change them (refused by default: they could blind it).")
 @click.option("--profile-rules", is_flag=True,
               help="At exit, print per rule: evaluations, matches, time spent.")
 @click.option("-M", "duration", type=click.FloatRange(min=0), default=None,
@@ -167,7 +170,8 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
         disable_names: tuple[str, ...], disable_tags: tuple[str, ...],
         enable_tags: tuple[str, ...], min_priority: str | None, all_matches: bool,
         as_json: bool, unbuffered: bool, all_events: bool, dry_run: bool,
-        profile_rules: bool, duration: float | None, limit: int | None) -> None:
+        allow_insecure_files: bool, profile_rules: bool, duration: float | None,
+        limit: int | None) -> None:
     """Judge events against rules and send alerts to the configured outputs.
 
     Replays a capture with -e; without it, watches this host with the
@@ -201,7 +205,7 @@ def run(ctx: click.Context, config_path: str | None, overrides: tuple[str, ...],
                           all_matches=all_matches, profile=profile_rules,
                           duration=duration, limit=limit, dry_run=dry_run,
                           all_events=all_events, config_overrides=overrides,
-                          driver=driver)
+                          driver=driver, allow_insecure_files=allow_insecure_files)
     try:
         code = app.run(cfg, opts, log, stdout=sys.stdout)
     except app.AppError as exc:

@@ -128,3 +128,23 @@ def test_file_output(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert "Warning opened /etc/ld.so.cache" in dest.read_text()
+
+
+def test_rules_writable_by_others_are_refused(tmp_path: Path):
+    import os
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE)
+    os.chmod(rules, 0o666)
+    cap = compat_path("captures", "falco", "cat_write.scap")
+    args = [sys.executable, "-m", "falco", "run", "-e", str(cap), "-r", str(rules),
+            "-o", "syslog_output.enabled=false"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    err = [l for l in proc.stderr.splitlines() if l.startswith("falco: error:")]
+    assert len(err) == 1 and f"refusing {rules}" in err[0] and "writable" in err[0]
+    assert proc.stdout == ""
+    ok = subprocess.run(args + ["--allow-insecure-files"], capture_output=True,
+                        text=True, timeout=120)
+    assert ok.returncode == 0 and "Warning opened /etc/ld.so.cache" in ok.stdout
+    assert "allowed by --allow-insecure-files" in ok.stderr

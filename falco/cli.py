@@ -420,6 +420,34 @@ def bench_live(seconds: float, workload: str, as_json: bool) -> None:
     click.echo(format_report(report))
 
 
+@bench.command("scale")
+@click.option("--events", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Loop the capture until it holds this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bench_scale(events: int, as_json: bool) -> None:
+    """How cost grows: events/s with 1, 25, 100, 300 rules; with 1k vs 100k
+    threads in the state table; peak RSS of `falco run` over the capture."""
+    import tempfile
+    from pathlib import Path
+
+    from falco import app
+    from falco.bench.replay import scaling_report
+
+    compat = Path(__file__).resolve().parents[2] / "shared" / "compat"
+    big = compat / "captures" / "sysdig_inspect" / "502Error.scap"
+    source = str(big) if big.exists() else app.bundled_capture()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = scaling_report(source, events, app.bundled_rules(), tmp)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(f"capture: {report['events']} events looped from {source}")
+    for r in report["rows"]:
+        click.echo(f"{r['name']:<34} {r['events_per_s']:>14,.0f} ev/s")
+    click.echo(f"falco run peak RSS (default rules, whole capture): "
+               f"{report['falco_run_max_rss_mb']:.0f} MiB")
+
+
 @main.command("list-events")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_events(as_json: bool) -> None:

@@ -170,3 +170,70 @@ def replay_report(source: str | os.PathLike[str], min_events: int,
         row("+oracle filters (all matches)", t, time_sysdig(looped, n, flt), rules=k, alerts=a)
     return {"source": str(source), "events": n, "rows": rows,
             "sysdig": plain is not None}
+
+
+def _renamed_rules(rule_paths: list[str], copies: int) -> str:
+    """The given rules repeated `copies` times under new names: a rule set
+    of growing size with the same kind of conditions."""
+    import yaml
+
+    items = []
+    for path in rule_paths:
+        items += yaml.safe_load(Path(path).read_text()) or []
+    base = [i for i in items if "rule" not in i]
+    rules = [i for i in items if "rule" in i and i.get("enabled", True) is not False]
+    out = list(base)
+    k = 0
+    while len(out) - len(base) < copies:
+        r = dict(rules[k % len(rules)])
+        r["rule"] = f"{r['rule']} #{k}"
+        out.append(r)
+        k += 1
+    return yaml.safe_dump(out, sort_keys=False)
+
+
+def scaling_report(source: str | os.PathLike[str], min_events: int,
+                   default_rules: list[str], workdir: str,
+                   rule_counts=(1, 25, 100, 300),
+                   thread_counts=(1_000, 100_000)) -> dict:
+    """How cost grows: events/s with 1..300 rules loaded, and with 1k vs
+    100k threads in the state table; RSS after replaying the capture."""
+    from falco.capture.tables import ThreadInfo
+    from falco.pipeline import build_detector
+    from falco.rules import load_rules
+
+    looped = Path(workdir) / "looped.scap"
+    n = make_looped_capture(source, looped, min_events)
+    rows = []
+    for count in rule_counts:
+        t, k, a = time_rules(looped, rules_text=_renamed_rules(default_rules, count), repeat=2)
+        rows.append({"name": f"{k} rules", "rules": k, "events_per_s": t.rate, "alerts": a})
+    loaded = load_rules([("rules.yaml", Path(default_rules[0]).read_text())])
+    for threads in thread_counts:
+        detector = build_detector(loaded)
+        with open_capture(looped) as cap:
+            tables = cap.tables
+            for i in range(threads):
+                tid = 4_000_000 + i
+                tables.threads[tid] = ThreadInfo(tid, tid, 1, comm=f"t{i}", exe="/bin/t")
+            detector.seed(tables)
+            t0 = time.perf_counter()
+            for _ in detector.run(cap.batches()):
+                pass
+            dt = time.perf_counter() - t0
+        rows.append({"name": f"{threads} extra threads in state",
+                     "events_per_s": detector.engine.events / dt if dt else 0.0})
+    # Memory of `falco run` itself replaying the capture with the default
+    # rules: a child process that reports its own VmHWM (the peak of its
+    # own address space; rusage would count the parent's pages up to exec).
+    import sys
+    probe = ("import sys\nfrom falco.cli import main\n"
+             "try:\n    main(sys.argv[1:], standalone_mode=False)\n"
+             "finally:\n    print([l for l in open('/proc/self/status') "
+             "if l.startswith('VmHWM')][0].split()[1], file=sys.__stderr__)\n")
+    proc = subprocess.run([sys.executable, "-c", probe, "run", "-e", str(looped),
+                           "-r", default_rules[0], "-o", "stdout_output.enabled=false",
+                           "-o", "syslog_output.enabled=false"],
+                          capture_output=True, text=True, timeout=600)
+    hwm_kb = int(proc.stderr.strip().splitlines()[-1])
+    return {"events": n, "rows": rows, "falco_run_max_rss_mb": hwm_kb / 1024}

@@ -36,3 +36,18 @@ def test_decode_throughput(benchmark, looped):
             benchmark.extra_info["ratio_to_sysdig"] = ours / ref.rate
             print(f"\ndecode {ours:,.0f} ev/s, sysdig -q {ref.rate:,.0f} ev/s, "
                   f"ratio {ours / ref.rate:.2f}")
+
+
+def test_scaling_report_rows(tmp_path):
+    """falco bench scale produces every row (timings are not asserted)."""
+    from falco import app
+    from falco.bench.replay import scaling_report
+
+    src = compat_path("captures", "falco", "cat_write.scap")
+    report = scaling_report(src, 5_000, app.bundled_rules(), str(tmp_path),
+                            rule_counts=(1, 25), thread_counts=(1_000,))
+    names = [r["name"] for r in report["rows"]]
+    assert names[0] == "1 rules" and names[1] == "25 rules"
+    assert names[2] == "1000 extra threads in state"
+    assert all(r["events_per_s"] > 0 for r in report["rows"])
+    assert 0 < report["falco_run_max_rss_mb"] < 4096

@@ -129,6 +129,7 @@ struct {
 #define FB_CLONE_IO		0x80000000
 #define FB_SIGCHLD		17
 #define FB_AT_SYMLINK_NOFOLLOW	0x100
+#define FB_AT_SYMLINK_FOLLOW	0x400
 #define FB_AT_EMPTY_PATH	0x1000
 #define FB_RESOLVE_NO_XDEV	0x01
 #define FB_RESOLVE_NO_MAGICLINKS 0x02
@@ -140,6 +141,19 @@ struct {
 #define FB_S_IWGRP		0020
 #define FB_S_IWOTH		0002
 #define FB_MAX_CGROUP_SUBSYS	16
+#define FB_MS_MGC_VAL		0xC0ED0000ULL
+#define FB_MS_MGC_MSK		0xffff0000ULL
+
+/* overlayfs keeps its inode inside struct ovl_inode, the upper-layer
+ * dentry right after it (NULL while the file exists only in a lower
+ * layer).  Built-in overlayfs has it in vmlinux BTF; else the check is
+ * compiled out at load (bpf_core_type_exists). */
+struct ovl_inode___fb {
+	struct inode vfs_inode;
+	struct dentry *__upperdentry;
+} __attribute__((preserve_access_index));
+
+#define FB_OVERLAYFS_SUPER_MAGIC	0x794c7630
 
 /* Before 6.15 the kernfs parent link was called `parent`. */
 struct kernfs_node___old {
@@ -548,6 +562,7 @@ struct path_walk {
 	struct mount *mnt;
 	struct kernfs_node *kn;
 	__u32 n;
+	__u32 detached;	/* ends at a pseudo/disconnected dentry */
 };
 
 static long walk_dentry_cb(__u64 i, void *ctx)
@@ -569,10 +584,19 @@ static long walk_dentry_cb(__u64 i, void *ctx)
 		return 0;
 	}
 	parent = BPF_CORE_READ(d, d_parent);
-	if (parent == d || w->n >= FB_MAX_PATH_DEPTH)
+	if (w->n >= FB_MAX_PATH_DEPTH)
 		return 1;
 	s->names[w->n & (FB_MAX_PATH_DEPTH - 1)] =
 		(__u64)BPF_CORE_READ(d, d_name.name);
+	if (parent == d) {
+		/* a root that is no mount's root: a pseudo file (memfd,
+		 * anon inode) or a disconnected dentry.  Its own name is
+		 * the path, relative as libs' BPF drivers give it
+		 * ("memfd:NAME"). */
+		w->n++;
+		w->detached = 1;
+		return 1;
+	}
 	w->n++;
 	w->d = parent;
 	return 0;
@@ -609,7 +633,8 @@ static long emit_component_cb(__u64 i, void *ctx)
 
 	if (!s)
 		return 1;
-	raw_u8(s, '/');
+	if (i || !w->detached)
+		raw_u8(s, '/');
 	r = bpf_probe_read_kernel_str(&s->data[POS(s)], 256,
 		(void *)s->names[k & (FB_MAX_PATH_DEPTH - 1)]);
 	if (r > 0)
@@ -1349,6 +1374,253 @@ __noinline int fb_fill_memfd_x(__u32 type)
 	return 0;
 }
 
+/* chdir / chroot exit: res, path; fchdir: fd (enter), res (exit). */
+__noinline int fb_fill_chdir(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	if (type == PPME_SYSCALL_FCHDIR_E) {
+		/* Parameter 1: fd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+	} else {
+		/* Parameter 1: res (type: PT_ERRNO) */
+		put_s64(s, s->ret);
+		if (type != PPME_SYSCALL_FCHDIR_X)
+			/* Parameter 2: path (type: PT_CHARBUF; chroot: PT_FSPATH) */
+			put_str(s, (void *)s->args[0], true);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* symlink / symlinkat / link / linkat exit. */
+__noinline int fb_fill_link_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	switch (type) {
+	case PPME_SYSCALL_SYMLINK_X:
+		/* Parameter 2: target (type: PT_CHARBUF) */
+		put_str(s, (void *)s->args[0], true);
+		/* Parameter 3: linkpath (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[1], true);
+		break;
+	case PPME_SYSCALL_SYMLINKAT_X:
+		/* Parameter 2: target (type: PT_CHARBUF) */
+		put_str(s, (void *)s->args[0], true);
+		/* Parameter 3: linkdirfd (type: PT_FD) */
+		put_s64(s, (int)s->args[1]);
+		/* Parameter 4: linkpath (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[2], true);
+		break;
+	case PPME_SYSCALL_LINK_2_X:
+		/* Parameter 2: oldpath (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[0], true);
+		/* Parameter 3: newpath (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[1], true);
+		break;
+	default:	/* linkat */
+		/* Parameter 2: olddir (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: oldpath (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[1], true);
+		/* Parameter 4: newdir (type: PT_FD) */
+		put_s64(s, (int)s->args[2]);
+		/* Parameter 5: newpath (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[3], true);
+		/* Parameter 6: flags (type: PT_FLAGS32): AT_* == PPM_* */
+		put_u32(s, s->args[4] & (FB_AT_SYMLINK_FOLLOW | FB_AT_EMPTY_PATH));
+		break;
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* unlink / rename / renameat2 exit (unlinkat and renameat have theirs). */
+__noinline int fb_fill_path_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	switch (type) {
+	case PPME_SYSCALL_UNLINK_2_X:
+		/* Parameter 2: path (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[0], true);
+		break;
+	case PPME_SYSCALL_RENAME_X:
+		/* Parameter 2: oldpath (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[0], true);
+		/* Parameter 3: newpath (type: PT_FSPATH) */
+		put_str(s, (void *)s->args[1], true);
+		break;
+	default:	/* renameat2 */
+		/* Parameter 2: olddirfd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: oldpath (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[1], true);
+		/* Parameter 4: newdirfd (type: PT_FD) */
+		put_s64(s, (int)s->args[2]);
+		/* Parameter 5: newpath (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[3], true);
+		/* Parameter 6: flags (type: PT_FLAGS32): RENAME_* == PPM_* */
+		put_u32(s, s->args[4] & 0x7);
+		break;
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* chmod / fchmod / fchmodat exit; the mode bits are the table's. */
+__noinline int fb_fill_chmod_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__u32 mode;
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	if (type == PPME_SYSCALL_FCHMODAT_X) {
+		/* Parameter 2: dirfd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: filename (type: PT_FSRELPATH) */
+		put_str(s, (void *)s->args[1], true);
+		mode = s->args[2];
+	} else {
+		if (type == PPME_SYSCALL_FCHMOD_X)
+			/* Parameter 2: fd (type: PT_FD) */
+			put_s64(s, (int)s->args[0]);
+		else
+			/* Parameter 2: filename (type: PT_FSPATH) */
+			put_str(s, (void *)s->args[0], true);
+		mode = s->args[1];
+	}
+	/* Parameter 3/4: mode (type: PT_MODE) */
+	put_u32(s, mode & 07777);
+	ev_submit(s);
+	return 0;
+}
+
+/* unshare / setns, enter and exit. */
+__noinline int fb_fill_ns(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	if (type & 1) {
+		/* Parameter 1: res (type: PT_ERRNO) */
+		put_s64(s, s->ret);
+	} else if (type == PPME_SYSCALL_SETNS_E) {
+		/* Parameter 1: fd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 2: nstype (type: PT_FLAGS32) */
+		put_u32(s, clone_flags_to_ppm(s->args[1]));
+	} else {
+		/* Parameter 1: flags (type: PT_FLAGS32) */
+		put_u32(s, clone_flags_to_ppm(s->args[0]));
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* init_module / finit_module exit. */
+__noinline int fb_fill_module_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__u32 len;
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	if (type == PPME_SYSCALL_INIT_MODULE_X) {
+		len = s->args[1] < fb_cfg.snaplen ? s->args[1] : fb_cfg.snaplen;
+		/* Parameter 2: img (type: PT_BYTEBUF), up to snaplen bytes */
+		put_user_bytes(s, (void *)s->args[0], len);
+		/* Parameter 3: length (type: PT_UINT64) */
+		put_u64(s, s->args[1]);
+		/* Parameter 4: uargs (type: PT_CHARBUF) */
+		put_str(s, (void *)s->args[2], true);
+	} else {
+		/* Parameter 2: fd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: uargs (type: PT_CHARBUF) */
+		put_str(s, (void *)s->args[1], true);
+		/* Parameter 4: flags (type: PT_FLAGS32): MODULE_INIT_* == PPM_* */
+		put_u32(s, s->args[2] & 0x7);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* bpf enter: cmd; exit: fd, cmd. */
+__noinline int fb_fill_bpf(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	if (type & 1) {
+		/* Parameter 1: fd (type: PT_FD) */
+		put_s64(s, s->ret);
+		/* Parameter 2: cmd (type: PT_ENUMFLAGS32) */
+		put_u32(s, s->args[0]);
+	} else {
+		/* Parameter 1: cmd (type: PT_INT64) */
+		put_s64(s, (int)s->args[0]);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* mount enter: flags; exit: res, dev, dir, type. */
+__noinline int fb_fill_mount(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__u64 flags;
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	if (!(type & 1)) {
+		flags = s->args[3];
+		/* the old MS_MGC_VAL magic in the upper half is no flag */
+		if ((flags & FB_MS_MGC_MSK) == FB_MS_MGC_VAL)
+			flags &= ~FB_MS_MGC_MSK;
+		/* Parameter 1: flags (type: PT_FLAGS32): MS_* == PPM_MS_* */
+		put_u32(s, flags);
+		ev_submit(s);
+		return 0;
+	}
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: dev (type: PT_CHARBUF) */
+	put_str(s, (void *)s->args[0], true);
+	/* Parameter 3: dir (type: PT_FSPATH) */
+	put_str(s, (void *)s->args[1], true);
+	/* Parameter 4: type (type: PT_CHARBUF) */
+	put_str(s, (void *)s->args[2], true);
+	ev_submit(s);
+	return 0;
+}
+
 __noinline int fb_fill_ptrace(__u32 type)
 {
 	struct fb_scratch *s = scratch_get();
@@ -1525,6 +1797,16 @@ __noinline int fb_fill_execve_x(__u32 type)
 		/* an unlinked executable: memfd or deleted file */
 		if (BPF_CORE_READ(ino, __i_nlink) == 0)
 			flags |= PPM_EXE_FROM_MEMFD;
+		/* an overlayfs file with an upper dentry: written after the
+		 * image (container) was built */
+		if (bpf_core_type_exists(struct ovl_inode___fb) &&
+		    BPF_CORE_READ(ino, i_sb, s_magic) == FB_OVERLAYFS_SUPER_MAGIC) {
+			struct ovl_inode___fb *oi = (void *)ino -
+				bpf_core_field_offset(struct ovl_inode___fb, vfs_inode);
+
+			if (BPF_CORE_READ(oi, __upperdentry))
+				flags |= PPM_EXE_UPPER_LAYER;
+		}
 		if (euid == 0 || (mode & FB_S_IWOTH) ||
 		    ((mode & FB_S_IWUSR) && BPF_CORE_READ(ino, i_uid.val) == euid) ||
 		    ((mode & FB_S_IWGRP) && BPF_CORE_READ(ino, i_gid.val) == egid))
@@ -1626,7 +1908,53 @@ static __always_inline int dispatch(__u32 type)
 	case PPME_SYSCALL_CLONE3_E:
 	case PPME_SYSCALL_FORK_20_E:
 	case PPME_SYSCALL_VFORK_20_E:
+	case PPME_SYSCALL_CHDIR_E:
+	case PPME_SYSCALL_CHROOT_E:
+	case PPME_SYSCALL_SYMLINK_E:
+	case PPME_SYSCALL_SYMLINKAT_E:
+	case PPME_SYSCALL_LINK_2_E:
+	case PPME_SYSCALL_LINKAT_2_E:
+	case PPME_SYSCALL_UNLINK_2_E:
+	case PPME_SYSCALL_RENAME_E:
+	case PPME_SYSCALL_RENAMEAT2_E:
+	case PPME_SYSCALL_CHMOD_E:
+	case PPME_SYSCALL_FCHMOD_E:
+	case PPME_SYSCALL_FCHMODAT_E:
+	case PPME_SYSCALL_INIT_MODULE_E:
+	case PPME_SYSCALL_FINIT_MODULE_E:
 		return fb_fill_empty(type);
+	case PPME_SYSCALL_CHDIR_X:
+	case PPME_SYSCALL_CHROOT_X:
+	case PPME_SYSCALL_FCHDIR_E:
+	case PPME_SYSCALL_FCHDIR_X:
+		return fb_fill_chdir(type);
+	case PPME_SYSCALL_SYMLINK_X:
+	case PPME_SYSCALL_SYMLINKAT_X:
+	case PPME_SYSCALL_LINK_2_X:
+	case PPME_SYSCALL_LINKAT_2_X:
+		return fb_fill_link_x(type);
+	case PPME_SYSCALL_UNLINK_2_X:
+	case PPME_SYSCALL_RENAME_X:
+	case PPME_SYSCALL_RENAMEAT2_X:
+		return fb_fill_path_x(type);
+	case PPME_SYSCALL_CHMOD_X:
+	case PPME_SYSCALL_FCHMOD_X:
+	case PPME_SYSCALL_FCHMODAT_X:
+		return fb_fill_chmod_x(type);
+	case PPME_SYSCALL_UNSHARE_E:
+	case PPME_SYSCALL_UNSHARE_X:
+	case PPME_SYSCALL_SETNS_E:
+	case PPME_SYSCALL_SETNS_X:
+		return fb_fill_ns(type);
+	case PPME_SYSCALL_INIT_MODULE_X:
+	case PPME_SYSCALL_FINIT_MODULE_X:
+		return fb_fill_module_x(type);
+	case PPME_SYSCALL_BPF_2_E:
+	case PPME_SYSCALL_BPF_2_X:
+		return fb_fill_bpf(type);
+	case PPME_SYSCALL_MOUNT_E:
+	case PPME_SYSCALL_MOUNT_X:
+		return fb_fill_mount(type);
 	case PPME_SYSCALL_UNLINKAT_2_X:
 		return fb_fill_unlinkat_x(type);
 	case PPME_SYSCALL_RENAMEAT_X:

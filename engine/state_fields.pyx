@@ -648,10 +648,11 @@ cdef bytes _container_ip(object info):
     return b"\0\0\0\0"
 
 
-cdef bytes creator_name(EventCtx ctx, ThreadInfo t):
+cdef bytes creator_name(EventCtx ctx, ThreadInfo t, bint raw=False):
     """fd.name of an event whose fd is unknown: what the creating call
     named (open's path, connect's tuple), "" for other exits, None for
-    enter events (libsinsp's extract_fdname_from_creator)."""
+    enter events (libsinsp's extract_fdname_from_creator).  `raw`: the
+    path as the call gave it, unresolved (fd.nameraw)."""
     cdef uint16_t et = ctx.evt.type
     cdef uint32_t n = 0
     cdef const uint8_t *p
@@ -664,6 +665,8 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t):
         if fe_event_table[et].params[1].type == 13:       # PT_SOCKTUPLE
             return _state.tuple_text_py(p[:n]) or b"NULL"
         name = _cstr(p, n)
+        if raw:
+            return name
         if name and not name.startswith(b"/"):
             return _state.concat_paths(t.cwd, name)
         return name
@@ -672,6 +675,8 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t):
         if p == NULL:
             return b""
         name = _cstr(p, n)
+        if raw:
+            return name
         if name.startswith(b"/"):
             return _state.concat_paths(b"", name)
         p = ctx.batch.param_ptr(ctx.idx, 1, &n)
@@ -850,7 +855,7 @@ cdef class FdField(FieldExtractor):
         if code == F_NAME or code == F_CONTAINERNAME or code == F_DIRECTORY \
                 or code == F_CONTAINERDIRECTORY or code == F_FILENAME \
                 or code == F_NAMERAW:
-            name = creator_name(ctx, t)
+            name = creator_name(ctx, t, code == F_NAMERAW)
             if name is None:
                 return 0
             if code == F_NAME or code == F_NAMERAW:

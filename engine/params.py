@@ -41,6 +41,9 @@ PPM_AF_UNIX = 1
 PPM_AF_INET = 2
 PPM_AF_INET6 = 10
 
+# The dirfd meaning "relative to the working directory".
+AT_FDCWD = -100
+
 # sysdig cuts buffers and long strings to this many characters, then "...".
 PRINT_MAX = 80
 
@@ -211,6 +214,8 @@ def render(pinfo: table.ParamInfo, raw: bytes, tid: int = 0,
         if fmt == PF_HEX:
             return f"{v & 0xFFFFFFFFFFFFFFFF:X}"
         text = str(v)
+        if ptype == PT_FD and v == AT_FDCWD:
+            return f"{text}(AT_FDCWD)"
         if v < 0 and ptype in (PT_FD, PT_ERRNO):
             name = errno_name(-v)
             return f"{text}({name})" if name else text
@@ -309,5 +314,5 @@ def _render_fdlist(raw: bytes, tid: int, state: StateView | None) -> str:
         fd, flags = struct.unpack_from("<qH", raw, pos)
         pos += 10
         info = state.fd_info(tid, fd) if state is not None else None
-        out.append(f"{fd}:{info[0] if info else ''}{flags}")
+        out.append(f"{fd}:{info[0][:1] if info else ''}{flags:x}")   # flags in hex
     return " ".join(out)

@@ -16,6 +16,10 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+# scap_l4_proto -> the letter after an inet socket's type char.
+_L4_LETTERS = {2: "t", 3: "u", 4: "i", 5: "r"}
+
+
 class StateView:
     """Read-only answers about threads, fds, users and groups."""
 
@@ -30,7 +34,10 @@ class StateView:
         fi = t.fds.get(fd)
         if fi is None:
             return None
-        return fi.typechar, _text(fi.name)
+        # A named socket carries its transport too, as sysdig prints it:
+        # <4t>10.0.0.1:80->...; a bare one is just <4>.
+        name = _text(fi.name)
+        return fi.typechar + (_L4_LETTERS.get(fi.l4proto, "") if name else ""), name
 
     def comm(self, tid: int) -> str | None:
         t = self.engine.thread(tid)

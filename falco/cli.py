@@ -44,28 +44,62 @@ def main() -> None:
 @click.pass_context
 def events(ctx: click.Context, capture_path: str, limit: int | None,
            show_all: bool) -> None:
-    """Print the events of a capture, one line each, like `sysdig -r`."""
+    """Print the events of a capture, one line each, like `sysdig -r`.
+
+    Process names, fd names and user names come from the state engine, as
+    sysdig shows them.
+    """
+    from falco.pipeline import new_state
     from falco.printer import format_event
     from falco_engine import table
 
     internal = table.EC_INTERNAL
     shown = 0
     out = sys.stdout
+    state = new_state()
+    view = None
+    if state is not None:
+        from falco_engine.state_view import StateView
+        view = StateView(state)
+
+    class _Done(Exception):
+        pass
+
+    def emit(ev, thread) -> None:
+        nonlocal shown
+        if not show_all and ev.category & internal:
+            return
+        comm = None if thread is None else thread.comm.decode("utf-8", "replace")
+        out.write(format_event(ev, comm, view) + "\n")
+        shown += 1
+        if limit is not None and shown >= limit:
+            raise _Done
+
     try:
         with open_capture(capture_path) as cap:
             threads = cap.tables.threads
+            if state is not None:
+                state.seed(cap.tables)
             for batch in cap.batches():
-                for ev in batch:
-                    if not show_all and ev.category & internal:
-                        continue
-                    t = threads.get(ev.tid)
-                    out.write(format_event(ev, t.comm if t else None) + "\n")
-                    shown += 1
-                    if limit is not None and shown >= limit:
-                        return
+                if state is not None:
+                    state.process_batch_debug(
+                        batch, lambda ctx: emit(ctx.event, ctx.thread))
+                else:
+                    for ev in batch:
+                        t = threads.get(ev.tid)
+                        emit(ev, None if t is None else _Named(t.comm))
+    except _Done:
+        return
     except CaptureError as exc:
         out.flush()
         _fail(ctx, str(exc))
+
+
+class _Named:
+    """A thread seen only in the capture's process list (no state engine)."""
+
+    def __init__(self, comm: str) -> None:
+        self.comm = comm.encode("utf-8", "surrogateescape")
 
 
 @main.command()

@@ -418,12 +418,12 @@ def bench_replay(capture_path: str | None, events: int, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=1))
         return
     click.echo(f"capture: {report['events']} events looped from {report['source']}")
-    click.echo(f"{'configuration':<32} {'ev/s':>14} {'sysdig ev/s':>14} {'ratio':>7}  notes")
+    click.echo(f"{'configuration':<40} {'ev/s':>14} {'sysdig ev/s':>14} {'ratio':>7}  notes")
     for r in report["rows"]:
         ref = r.get("sysdig_events_per_s")
         ratio = r.get("ratio_to_sysdig")
         notes = f"{r['rules']} rules, {r['alerts']} alerts" if "rules" in r else ""
-        click.echo(f"{r['name']:<32} {r['events_per_s']:>14,.0f} "
+        click.echo(f"{r['name']:<40} {r['events_per_s']:>14,.0f} "
                    f"{(f'{ref:,.0f}' if ref else '-'):>14} "
                    f"{(f'{ratio:.2f}' if ratio else '-'):>7}  {notes}")
 

@@ -9,6 +9,8 @@ formatted at that moment (state may change with the next event).
 import re
 import time as _time
 
+cimport cython
+
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -80,9 +82,14 @@ cdef class OutputFormat:
 
     def render(self, EventCtx ctx):
         """(output text, {field: typed value or None})."""
+        return self._render(ctx)
+
+    cdef tuple _render(self, EventCtx ctx):
         cdef FieldExtractor ex
         cdef Value v
         cdef Py_ssize_t i
+        if not self.extractors:
+            return self.literals[0], {}
         parts = [self.literals[0]]
         values = {}
         for i in range(len(self.extractors)):
@@ -125,10 +132,21 @@ cdef class CompiledRule:
         self.evttypes = evttypes
 
 
-class Alert:
-    """One rule match, formatted."""
-    __slots__ = ("ts", "rule", "priority", "output", "output_fields", "tags",
-                 "source", "evt_num")
+@cython.no_gc
+cdef class Alert:
+    """One rule match, formatted.  An extension type: the engine makes one
+    per match, and a Python-level __init__ call cost more than the match.
+    Not tracked by the cyclic GC (it holds only strings, numbers, a tuple
+    and a dict of plain values, never itself): under a match storm the
+    collector walking every alert cost a quarter of the run."""
+    cdef public object ts
+    cdef public object rule
+    cdef public object priority
+    cdef public object output
+    cdef public object output_fields
+    cdef public object tags
+    cdef public object source
+    cdef public object evt_num
 
     def __init__(self, ts, rule, priority, output, output_fields, tags, source,
                  evt_num):
@@ -143,6 +161,19 @@ class Alert:
 
     def __repr__(self):
         return f"<Alert {self.rule!r} evt {self.evt_num}>"
+
+
+cdef Alert _new_alert(EventCtx ctx, CompiledRule r, tuple rendered):
+    cdef Alert a = Alert.__new__(Alert)
+    a.ts = ctx.evt.ts
+    a.rule = r.name
+    a.priority = r.priority
+    a.output = rendered[0]
+    a.output_fields = rendered[1]
+    a.tags = r.tags
+    a.source = r.source
+    a.evt_num = ctx.evt.num
+    return a
 
 
 cdef class RuleEngine:
@@ -249,9 +280,7 @@ cdef class RuleEngine:
                 if hit:
                     r.matches += 1
                     self.matched += 1
-                    text, values = r.output.render(ctx)
-                    alerts.append(Alert(ctx.evt.ts, r.name, r.priority, text,
-                                        values, r.tags, r.source, ctx.evt.num))
+                    alerts.append(_new_alert(ctx, r, r.output._render(ctx)))
                     if self.first_match:
                         break
         return len(alerts)

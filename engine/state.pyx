@@ -463,8 +463,27 @@ cdef bint _is_hex(bytes s):
     return True
 
 
+# Every clone and execve carries the cgroup list again, nearly always one
+# already seen: remember the answer per distinct list (bounded).
+cdef dict _cgroup_answers = {}
+DEF CGROUP_ANSWERS_MAX = 4096
+
+
 def container_from_cgroups(list cgroups):
     """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
+    key = tuple(cgroups)
+    answer = _cgroup_answers.get(key)
+    if answer is None:
+        answer = _scan_cgroups(cgroups)
+        if len(_cgroup_answers) >= CGROUP_ANSWERS_MAX:
+            _cgroup_answers.clear()
+        _cgroup_answers[key] = answer
+    return answer
+
+
+cdef tuple _scan_cgroups(list cgroups):
+    # bytes.find, not `in`: CPython's bytes __contains__ first tries the
+    # operand as an integer and raises (then clears) a TypeError each time.
     for cg in cgroups:
         _, _, path = cg.partition(b"=")
         for part in reversed(path.split(b"/")):
@@ -483,11 +502,11 @@ def container_from_cgroups(list cgroups):
                         break
                 else:
                     continue
-            elif b"/docker/" in path or path.startswith(b"/docker"):
+            elif path.find(b"/docker/") >= 0 or path.startswith(b"/docker"):
                 runtime = "docker"
-            elif b"kubepods" in path:
+            elif path.find(b"kubepods") >= 0:
                 runtime = "cri"
-            elif b"/libpod" in path:
+            elif path.find(b"/libpod") >= 0:
                 runtime = "podman"
             else:
                 continue

@@ -107,6 +107,12 @@ cdef class StateEngine(StateHook):
     cdef public bint live            # unknown tids are read from /proc
     cdef public str proc_root        # where /proc is (tests point it elsewhere)
 
+    # The thread of the last lookup: consecutive events mostly share a
+    # tid, and a hit skips making a Python int and a dict probe.
+    # Every change to `threads` resets it.
+    cdef ThreadInfo hot_thread
+
+    cdef ThreadInfo _find(self, int64_t tid)
     cdef ThreadInfo get_thread(self, int64_t tid, bint create)
     cdef int _add_thread(self, ThreadInfo t) except -1
     cdef ThreadInfo main_thread(self, ThreadInfo t)

@@ -713,6 +713,7 @@ cdef class StateEngine(StateHook):
                 if fi is not None:
                     t.fds[fi.fd] = fi
             self.threads[t.tid] = t
+        self.hot_thread = None
         # Threads share their process's fd table (the main thread's).
         for t in self.threads.values():
             if t.tid != t.pid:
@@ -806,8 +807,16 @@ cdef class StateEngine(StateHook):
 
     # -- lookups -----------------------------------------------------------
 
+    cdef ThreadInfo _find(self, int64_t tid):
+        cdef ThreadInfo t = self.hot_thread
+        if t is not None and t.tid == tid:
+            return t
+        t = self.threads.get(tid)
+        self.hot_thread = t
+        return t
+
     cdef ThreadInfo get_thread(self, int64_t tid, bint create):
-        cdef ThreadInfo t = self.threads.get(tid)
+        cdef ThreadInfo t = self._find(tid)
         if t is None and create:
             t = _fake_thread(tid)
             self._add_thread(t)
@@ -816,6 +825,7 @@ cdef class StateEngine(StateHook):
     cdef int _add_thread(self, ThreadInfo t) except -1:
         """Insert, evicting the oldest entry when the table is full."""
         cdef object victim
+        self.hot_thread = None
         if t.tid not in self.threads and len(self.threads) >= self.max_threads:
             victim = next(iter(self.threads))
             del self.threads[victim]
@@ -856,6 +866,7 @@ cdef class StateEngine(StateHook):
         if self.pending_tid is not None:
             t = self.threads.get(self.pending_tid)
             if t is not None and t.closed:
+                self.hot_thread = None
                 del self.threads[self.pending_tid]
                 self.n_threads_removed += 1
             self.pending_tid = None
@@ -883,17 +894,17 @@ cdef class StateEngine(StateHook):
             return 0
         if act == A_USERADDED or act == A_GROUPADDED:
             self._parse_user(ctx, act)
-            ctx.thread = self.threads.get(tid)
+            ctx.thread = self._find(tid)
             return 0
         if ef & EF_SKIPPARSERESET or act == A_SWITCH:
             # Scheduler and internal events never create threads.
-            t = self.threads.get(tid)
+            t = self._find(tid)
             if act == A_SWITCH and t is not None:
                 # The thread switched out reports its page faults and memory.
                 self._memory(ctx, t, True)
             ctx.thread = t
             return 0
-        t = self.threads.get(tid)
+        t = self._find(tid)
         if t is None and not (act == A_CLONE and et % 2 == 1):
             if self.live:
                 t = thread_from_proc(self.proc_root, -1, tid)
@@ -927,7 +938,7 @@ cdef class StateEngine(StateHook):
         if act != A_NONE:
             self._dispatch(ctx, t, act, et)
         if t is None:
-            t = self.threads.get(tid)
+            t = self._find(tid)
         # The enter record of this call stays until the thread's next enter
         # (which replaces it): extractors read enter-only parameters from it
         # while this exit is judged, after checking enter_type + 1 == type.
@@ -1521,6 +1532,7 @@ cdef class StateEngine(StateHook):
         if child is not None:
             if child.flags & PPM_CL_CLONE_INVERTED:
                 return 0
+            self.hot_thread = None
             del self.threads[childtid]
         child = ThreadInfo.__new__(ThreadInfo)
         child.tid = childtid

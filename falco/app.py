@@ -170,7 +170,7 @@ def run(cfg: Config, opts: RunOptions, log: Callable[[str], None],
                 raise AppError("live capture is not possible here and no sample "
                                "capture is bundled: give a capture with -e")
             log(f"falco: replaying the bundled sample capture {capture}")
-        return _run_capture(capture, opts, detector, out, log)
+        return _run_capture(capture, opts, detector, out, log, cfg.syscall_event_drops)
     finally:
         out.close()
         signal.signal(signal.SIGUSR1, old_usr1)
@@ -196,16 +196,23 @@ def _submit_all(alerts, out, opts: RunOptions, stop: Callable[[], None] | None =
 
 
 def _run_capture(path: str, opts: RunOptions, detector: Detector, out,
-                 log: Callable[[str], None]) -> int:
+                 log: Callable[[str], None], drop_cfg=None) -> int:
+    from falco.drops import ReplayDrops
+
+    # syscall_event_drops.simulate_drops fakes drops on event time, as Falco
+    drops = ReplayDrops(drop_cfg, out) if drop_cfg is not None else None
     try:
         with open_capture(path) as cap:
             detector.seed(cap.tables)
-            shown = _submit_all(detector.run(cap.batches()), out, opts)
+            batches = cap.batches() if drops is None else drops.watch(cap.batches())
+            shown = _submit_all(detector.run(batches), out, opts)
     except CaptureError as exc:
         out.flush()
         raise AppError(str(exc)) from None
     log(f"falco: {detector.engine.events} events, {shown} alerts")
-    return 0
+    if drops is not None and drops.summary() is not None:
+        log(f"falco: {drops.summary()}")
+    return 1 if drops is not None and drops.exit_requested else 0
 
 
 def _open_live(detector: Detector, opts: RunOptions, driver: str,

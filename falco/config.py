@@ -21,6 +21,7 @@ import logging.handlers
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Union, get_args, get_origin, get_type_hints
@@ -161,6 +162,22 @@ class OutputsQueue:
     capacity: int = _opt(0, min=0)
 
 
+@dataclass
+class OutputsRetry:
+    """Not Falco's: how a failing output channel is retried (see
+    falco/outputs/retry.py).  Seconds are plain numbers."""
+    #: tries of one alert on one channel (1: no retry)
+    attempts: int = _opt(3, min=1)
+    #: wait before the first retry; doubles per retry and per failed probe
+    backoff: float = _opt(0.1, min=0.0)
+    #: longest wait between tries of a suspended channel
+    max_backoff: float = _opt(30.0, min=0.0)
+    #: time one alert may spend on retries of one channel
+    budget: float = _opt(5.0, min=0.0)
+    #: at most one "output channel failure" internal alert per channel per interval
+    alert_interval: float = _opt(60.0, min=0.0)
+
+
 def _check_drop_actions(value) -> str | None:
     # Falco refuses "ignore" next to any other action: the combination
     # says both "do nothing" and "do something".
@@ -260,6 +277,7 @@ class Config:
     buffered_outputs: bool = False
     outputs: Outputs = _section(Outputs)
     outputs_queue: OutputsQueue = _section(OutputsQueue)
+    outputs_retry: OutputsRetry = _section(OutputsRetry)
     stdout_output: StdoutOutput = _section(StdoutOutput)
     file_output: FileOutput = _section(FileOutput)
     syslog_output: SyslogOutput = _section(SyslogOutput)
@@ -473,7 +491,7 @@ def parse_override(text: str) -> tuple[list, Any]:
             path.append(int(idx) if idx else None)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):     # (nested too deep: fuzzing)
         value = raw
     return path, value
 
@@ -532,7 +550,7 @@ def _read_yaml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:     # (nested too deep: fuzzing)
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -581,7 +599,7 @@ def load_config(path: str | os.PathLike | None = None,
         src = Path(path) if path else Path("<string>")
         try:
             data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:     # (nested too deep: fuzzing)
             raise ConfigError(f"{src}: not valid YAML: {str(exc).splitlines()[0]}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{src}: expected a mapping of keys at the top")
@@ -625,6 +643,17 @@ _PY_LEVELS = {"emergency": logging.CRITICAL, "alert": logging.CRITICAL,
               "info": logging.INFO, "debug": logging.DEBUG}
 
 
+def log_formatter(iso8601: bool = False) -> logging.Formatter:
+    """Falco's log line: `<time>: <message>`, the time as ctime(3) in local
+    time ("Thu Aug  4 16:17:57 2016"), or with time_format_iso_8601 as
+    Falco's `%FT%T%z` in UTC ("2016-08-04T16:17:57+0000")."""
+    if not iso8601:
+        return logging.Formatter("%(asctime)s: %(message)s", "%a %b %e %H:%M:%S %Y")
+    fmt = logging.Formatter("%(asctime)s: %(message)s", "%Y-%m-%dT%H:%M:%S+0000")
+    fmt.converter = time.gmtime
+    return fmt
+
+
 def configure_logging(cfg: Config, stream=None, logger_name: str = "falco") -> logging.Logger:
     """Route the `falco` logger as falco.yaml says: stderr and/or syslog at
     `log_level`.  Idempotent (a reload replaces the handlers)."""
@@ -637,8 +666,7 @@ def configure_logging(cfg: Config, stream=None, logger_name: str = "falco") -> l
     log.propagate = False
     if cfg.log_stderr:
         h = logging.StreamHandler(stream or sys.stderr)
-        h.setFormatter(logging.Formatter("%(asctime)s: %(message)s",
-                                         "%a %b %d %H:%M:%S %Y"))
+        h.setFormatter(log_formatter(cfg.time_format_iso_8601))
         h._falco_config = True
         log.addHandler(h)
     if cfg.log_syslog and os.path.exists(cfg.syslog_output.address):

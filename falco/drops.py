@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from falco.outputs.dispatcher import TokenBucket, internal_message
 
@@ -182,3 +182,68 @@ class DropMonitor:
         return (f"Syscall event drop monitoring:\n"
                 f"   - event drop detected: {self.drop_events} occurrences\n"
                 f"   - num times actions taken: {self.actions_taken}")
+
+
+class ReplayDrops:
+    """syscall_event_drops on a capture replay (`falco run -e`), as Falco
+    does it: the check runs on event time, a second after the first event
+    and then a second after the event that ran the last check.  A capture
+    has no driver counters, so only `simulate_drops` (a test switch that
+    adds one drop per check) ever makes the actions run.
+
+    `watch(batches)` passes the batches through, reading their event times
+    only when simulating; after the `exit` action it stops at the end of
+    the batch being judged (`exit_requested`)."""
+
+    def __init__(self, cfg, dispatcher=None, wallclock: Callable[[], int] = time.time_ns):
+        self.cfg = cfg
+        self.dispatcher = dispatcher
+        self.wallclock = wallclock
+        self.monitor: DropMonitor | None = None
+        self._now = 0.0
+        self._next_ns = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.cfg.simulate_drops)
+
+    @property
+    def exit_requested(self) -> bool:
+        return self.monitor is not None and self.monitor.exit_requested
+
+    def watch(self, batches: Iterable) -> Iterator:
+        if not self.active:
+            yield from batches
+            return
+        for batch in batches:
+            for i in range(len(batch)):
+                if not self._event(batch.event(i).ts):
+                    break
+            yield batch
+            if self.exit_requested:
+                return
+
+    def _event(self, ts_ns: int) -> bool:
+        """One event's time; False once the exit action has fired.  Times
+        stay integer ns: ping-like captures have events exactly a second
+        apart, and Falco checks only once an event is *past* the mark."""
+        self._now = ts_ns / 1e9
+        if self.monitor is None:
+            self.monitor = DropMonitor(self.cfg, _no_counters, self.dispatcher,
+                                       ebpf=False, clock=lambda: self._now,
+                                       wallclock=self.wallclock)
+            self._next_ns = ts_ns + _SECOND_NS
+        elif self._next_ns < ts_ns:
+            self._next_ns = ts_ns + _SECOND_NS
+            self.monitor.check(self._now)
+        return not self.monitor.exit_requested
+
+    def summary(self) -> str | None:
+        return self.monitor.summary() if self.monitor is not None else None
+
+
+_SECOND_NS = 1_000_000_000
+
+
+def _no_counters() -> dict:
+    return {}

@@ -7,7 +7,9 @@ Two views of one snapshot:
   line appended to `metrics.output_file`, with Falco's `falco.*` / `scap.*`
   field names;
 * Prometheus text (exposition format 0.0.4) for the webserver's `/metrics`,
-  with Falco's `falcosecurity_*` metric names.
+  with Falco's `falcosecurity_*` metric names, written by prometheus_client
+  from a custom collector on a registry of its own (a scrape takes one
+  snapshot; the library's process/GC defaults are not mixed in).
 
 Sources are callables, read when a snapshot is taken: `counters()` (the
 live driver's counters, or None on replay), `events()` (events the engine
@@ -103,6 +105,7 @@ class MetricsCollector:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._registry = None
 
     # -- the data --
 
@@ -126,6 +129,7 @@ class MetricsCollector:
         stats = self.dispatcher.stats() if self.dispatcher is not None else {}
         out["falco.outputs_queue_num_drops"] = stats.get("queue_drops", 0)
         out["falco.outputs_rate_limited"] = stats.get("rate_limited", 0)
+        out["outputs.channels"] = stats.get("channels", {})
         if m.resource_utilization_enabled:
             res = process_resources()
             out["falco.cpu_usage_perc"] = round(res["cpu_perc"], 2)
@@ -186,7 +190,7 @@ class MetricsCollector:
 
     def output_fields(self, snap: dict | None = None) -> dict:
         snap = self.snapshot() if snap is None else snap
-        return {k: v for k, v in snap.items() if k != "rules"}
+        return {k: v for k, v in snap.items() if k not in ("rules", "outputs.channels")}
 
     def message(self, snap: dict | None = None):
         """The internal output rule's message for a snapshot."""
@@ -210,65 +214,20 @@ class MetricsCollector:
 
     # -- Prometheus --
 
+    def registry(self) -> "CollectorRegistry":
+        """A prometheus_client registry holding only this collector, so
+        `/metrics` shows Falco's metrics and not the library's defaults."""
+        if self._registry is None:
+            from prometheus_client.registry import CollectorRegistry
+            reg = CollectorRegistry(auto_describe=False)
+            reg.register(_FalcoCollector(self))
+            self._registry = reg
+        return self._registry
+
     def prometheus(self) -> str:
-        snap = self.snapshot()
-        lines: list[str] = []
-
-        def metric(name, kind, help_, value, labels=None):
-            full = f"falcosecurity_{name}"
-            lines.append(f"# HELP {full} {help_}")
-            lines.append(f"# TYPE {full} {kind}")
-            lines.append(f"{full}{_labels(labels)} {_num(value)}")
-
-        metric("falco_version_info", "gauge", "Falco version", 1,
-               {"version": snap["falco.version"]})
-        metric("falco_kernel_release_info", "gauge", "Kernel release", 1,
-               {"kernel_release": snap["falco.kernel_release"]})
-        metric("evt_hostname_info", "gauge", "Host name", 1, {"hostname": self.hostname})
-        metric("falco_start_timestamp_nanoseconds", "gauge", "When Falco started",
-               snap["falco.start_ts"])
-        metric("falco_host_boot_timestamp_nanoseconds", "gauge", "When the host booted",
-               snap["falco.host_boot_ts"])
-        metric("falco_duration_seconds_total", "counter", "Seconds Falco has run",
-               snap["falco.duration_sec"])
-        metric("falco_host_num_cpus_total", "gauge", "CPUs of the host",
-               snap["falco.host_num_cpus"])
-        metric("falco_outputs_queue_num_drops_total", "counter",
-               "Alerts dropped because the output queue was full",
-               snap["falco.outputs_queue_num_drops"])
-        metric("falco_outputs_rate_limited_total", "counter",
-               "Alerts dropped by the outputs rate limiter",
-               snap["falco.outputs_rate_limited"])
-        if "falco.cpu_usage_perc" in snap:
-            metric("falco_cpu_usage_ratio", "gauge", "CPU share of one core",
-                   snap["falco.cpu_usage_perc"] / 100.0)
-            res = process_resources()
-            metric("falco_memory_rss_bytes", "gauge", "Resident memory", res["rss"])
-            metric("falco_memory_vsz_bytes", "gauge", "Virtual memory", res["vsz"])
-        if "falco.num_evts" in snap:
-            metric("falco_num_evts_total", "counter", "Events the engine processed",
-                   snap["falco.num_evts"])
-        if "scap.n_evts" in snap:
-            metric("scap_n_evts_total", "counter", "Events the driver saw (drops included)",
-                   snap["scap.n_evts"])
-            metric("scap_n_drops_total", "counter", "Events the driver dropped",
-                   snap["scap.n_drops"])
-            metric("scap_n_drops_buffer_total", "counter", "Drops because the ring was full",
-                   snap["scap.n_drops_buffer_total"])
-            metric("scap_n_drops_scratch_map_total", "counter",
-                   "Drops for want of a scratch buffer", snap["scap.n_drops_scratch_map"])
-            metric("scap_n_drops_perc", "gauge", "Drop percentage since the last reading",
-                   snap["scap.n_drops_perc"])
-        if "falco.rules.matches_total" in snap:
-            full = "falcosecurity_falco_rules_matches_total"
-            lines.append(f"# HELP {full} Alerts per rule")
-            lines.append(f"# TYPE {full} counter")
-            for r in sorted(snap["rules"], key=lambda r: (r["rule"], r["priority"])):
-                lines.append(f"{full}" + _labels({
-                    "priority": str(r["priority"]), "rule_name": r["rule"],
-                    "source": r["source"], "tags": ", ".join(r["tags"])})
-                    + f" {r['count']}")
-        return "\n".join(lines) + "\n"
+        """Prometheus text (exposition format 0.0.4) of a fresh snapshot."""
+        from prometheus_client.exposition import generate_latest
+        return generate_latest(self.registry()).decode("utf-8")
 
     # -- periodic --
 
@@ -295,21 +254,75 @@ class MetricsCollector:
             self._thread = None
 
 
-def _escape(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+# -- Prometheus: Falco's metric names (falcosecurity_<subsystem>_<name>) --------
+
+_HELP = "https://falco.org/docs/metrics/"
 
 
-def _labels(labels: dict | None) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+class _FalcoCollector:
+    """A prometheus_client custom collector: each scrape takes one snapshot
+    and yields it under the names Falco (0.38+) exposes.  Per-channel output
+    failure counters are this implementation's (Falco has none)."""
 
+    def __init__(self, metrics: MetricsCollector):
+        self.metrics = metrics
 
-def _num(v) -> str:
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, int):
-        return str(v)
-    return repr(float(v))
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+        mc = self.metrics
+        snap = mc.snapshot()
 
+        def gauge(name: str, value, labels: dict | None = None):
+            fam = GaugeMetricFamily(f"falcosecurity_{name}", _HELP,
+                                    labels=list(labels or ()))
+            fam.add_metric(list((labels or {}).values()), value)
+            return fam
+
+        def counter(name: str, value, labels: dict | None = None):
+            fam = CounterMetricFamily(f"falcosecurity_{name}", _HELP,
+                                      labels=list(labels or ()))
+            fam.add_metric(list((labels or {}).values()), value)
+            return fam
+
+        yield gauge("falco_version_info", 1, {"version": snap["falco.version"]})
+        yield gauge("falco_kernel_release_info", 1,
+                    {"kernel_release": snap["falco.kernel_release"]})
+        yield gauge("evt_hostname_info", 1, {"hostname": mc.hostname})
+        yield gauge("falco_start_timestamp_nanoseconds", snap["falco.start_ts"])
+        yield gauge("falco_host_boot_timestamp_nanoseconds", snap["falco.host_boot_ts"])
+        yield counter("falco_duration_seconds_total", snap["falco.duration_sec"])
+        yield gauge("falco_host_num_cpus_total", snap["falco.host_num_cpus"])
+        yield counter("falco_outputs_queue_num_drops_total",
+                      snap["falco.outputs_queue_num_drops"])
+        yield counter("falco_outputs_rate_limited_total", snap["falco.outputs_rate_limited"])
+        if "falco.cpu_usage_perc" in snap:
+            res = process_resources()
+            yield gauge("falco_cpu_usage_ratio", snap["falco.cpu_usage_perc"] / 100.0)
+            yield gauge("falco_memory_rss_bytes", res["rss"])
+            yield gauge("falco_memory_vsz_bytes", res["vsz"])
+        if "falco.num_evts" in snap:
+            yield counter("falco_num_evts_total", snap["falco.num_evts"])
+        if "scap.n_evts" in snap:
+            yield counter("scap_n_evts_total", snap["scap.n_evts"])
+            yield counter("scap_n_drops_total", snap["scap.n_drops"])
+            yield counter("scap_n_drops_buffer_total", snap["scap.n_drops_buffer_total"])
+            yield counter("scap_n_drops_scratch_map_total", snap["scap.n_drops_scratch_map"])
+            yield counter("scap_n_drops_max_size_total", snap["scap.n_drops_max_size"])
+            yield gauge("scap_n_drops_perc", snap["scap.n_drops_perc"])
+        if "falco.rules.matches_total" in snap:
+            fam = CounterMetricFamily("falcosecurity_falco_rules_matches_total", _HELP,
+                                      labels=["priority", "rule_name", "source", "tags"])
+            for r in sorted(snap["rules"], key=lambda r: (r["rule"], r["priority"])):
+                # Falco's labels: the priority's number, tags joined in order
+                fam.add_metric([str(r["priority"]), r["rule"], r["source"],
+                                ", ".join(r["tags"])], r["count"])
+            yield fam
+        channels = snap.get("outputs.channels") or {}
+        for key, name in (("failures", "failures"), ("retries", "retries"),
+                          ("dropped", "dropped"), ("restarts", "restarts")):
+            fam = CounterMetricFamily(f"falcosecurity_falco_outputs_channel_{name}_total",
+                                      _HELP, labels=["channel"])
+            for ch in sorted(channels):
+                fam.add_metric([ch], channels[ch][key])
+            yield fam

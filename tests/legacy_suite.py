@@ -87,8 +87,6 @@ KNOWN_GAPS = {
     "invalid_append_macro":
         "loading stops at the first error, so the LOAD_UNUSED_MACRO warning "
         "Falco also reports is missing",
-    "time_iso_8601":
-        "log lines (not alerts) use a fixed ctime time format, not ISO 8601",
     "rule_exception_fields_values_len_mismatch":
         "the exception error is attributed to the rule, Falco attributes it to "
         "the exception item",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -347,3 +348,30 @@ def test_configure_logging_levels_and_stderr():
     assert "nowhere" not in buf.getvalue()
     assert not any(isinstance(h, logging.StreamHandler) and getattr(h, "_falco_config", 0)
                    for h in log.handlers)
+
+
+def test_log_lines_in_iso_8601_when_configured():
+    """time_format_iso_8601 applies to Falco's own log lines: UTC, `%FT%T%z`."""
+    buf = io.StringIO()
+    cfg = load_config(text="time_format_iso_8601: true\nlog_syslog: false\n")
+    log = configure_logging(cfg, stream=buf, logger_name="falco-test-logging-iso")
+    log.warning("Falco initialized")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000: Falco initialized\n",
+                        buf.getvalue()), buf.getvalue()
+    buf = io.StringIO()
+    cfg = load_config(text="log_syslog: false\n")
+    log = configure_logging(cfg, stream=buf, logger_name="falco-test-logging-iso")
+    log.warning("Falco initialized")
+    # ctime(3), as Falco: "Thu Aug  4 16:17:57 2016: ..."
+    assert re.fullmatch(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}: "
+                        r"Falco initialized\n", buf.getvalue()), buf.getvalue()
+
+
+def test_outputs_retry_keys():
+    cfg = load_config(text="outputs_retry: {attempts: 5, backoff: 0.5, budget: 2}\n")
+    assert (cfg.outputs_retry.attempts, cfg.outputs_retry.backoff,
+            cfg.outputs_retry.budget) == (5, 0.5, 2.0)
+    assert not cfg.warnings
+    with pytest.raises(ConfigError) as exc:
+        load_config(text="outputs_retry: {attempts: 0}\n")
+    assert "outputs_retry.attempts" in str(exc.value) and "\n" not in str(exc.value)

@@ -82,23 +82,63 @@ def test_metrics_off_unless_enabled(server):
     assert get(srv.url + "/metrics")[0] == 404
 
 
+def scrape(url: str) -> dict:
+    """GET /metrics and parse it as Prometheus does: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, headers, body = get(url + "/metrics")
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = list(text_string_to_metric_families(body))
+    assert families and all(f.name.startswith("falcosecurity_") for f in families)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in families for s in f.samples}
+
+
 def test_prometheus_metrics(server):
     cfg = web_cfg("  prometheus_metrics_enabled: true\nmetrics:\n  enabled: true\n")
     d = OutputDispatcher([], hostname="h")
-    d.submit(Message(0, 4, "Some rule", "x", {}, ("a",)))
+    d.submit(Message(0, 4, "Some rule", "x", {}, ("b", "a")))
+    d.submit(Message(0, 4, "Some rule", "x", {}, ("b", "a")))
     counters = lambda: {"events": 90, "drops": 10, "drops_buffer": 10}  # noqa: E731
     mc = MetricsCollector(cfg, d, counters=counters, events=lambda: 77)
     srv = server(cfg, metrics_collector=mc)
-    status, headers, body = get(srv.url + "/metrics")
+    got = scrape(srv.url)
     d.close()
-    assert status == 200
-    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert "falcosecurity_scap_n_drops_total 10" in body
-    assert "falcosecurity_scap_n_evts_total 100" in body
-    assert "falcosecurity_falco_num_evts_total 77" in body
-    assert ('falcosecurity_falco_rules_matches_total{priority="4",rule_name="Some rule",'
-            'source="syscall",tags="a"} 1') in body
-    assert "# TYPE falcosecurity_falco_memory_rss_bytes gauge" in body
+    assert got[("falcosecurity_scap_n_drops_total", ())] == 10
+    assert got[("falcosecurity_scap_n_drops_buffer_total", ())] == 10
+    assert got[("falcosecurity_scap_n_evts_total", ())] == 100
+    assert got[("falcosecurity_falco_num_evts_total", ())] == 77
+    assert got[("falcosecurity_falco_outputs_queue_num_drops_total", ())] == 0
+    assert got[("falcosecurity_falco_rules_matches_total", (
+        ("priority", "4"), ("rule_name", "Some rule"), ("source", "syscall"),
+        ("tags", "a, b")))] == 2
+    assert got[("falcosecurity_falco_memory_rss_bytes", ())] > 0
+    assert got[("falcosecurity_evt_hostname_info", (("hostname", "h"),))] == 1
+    assert any(name == "falcosecurity_falco_version_info" for name, _ in got)
+
+
+def test_prometheus_counts_output_failures(server):
+    """Per-channel failures, retries and losses of a dead sink, scraped."""
+    from falco.outputs import Channel, ChannelError
+
+    class Dead(Channel):
+        name = "http"
+
+        def emit(self, line, msg):
+            raise ChannelError("connection refused")
+
+    cfg = web_cfg("  prometheus_metrics_enabled: true\nmetrics:\n  enabled: true\n")
+    d = OutputDispatcher([Dead()], hostname="h", clock=lambda: 0.0, sleep=lambda s: None)
+    for i in range(4):
+        d.submit(Message(0, 4, "R", f"x{i}", {}))
+    d.close()               # delivered inline: one alert tried 3 times, 3 skipped
+    srv = server(cfg, metrics_collector=MetricsCollector(cfg, d))
+    got = scrape(srv.url)
+    label = (("channel", "http"),)
+    assert got[("falcosecurity_falco_outputs_channel_failures_total", label)] == 3
+    assert got[("falcosecurity_falco_outputs_channel_retries_total", label)] == 2
+    assert got[("falcosecurity_falco_outputs_channel_dropped_total", label)] == 4
 
 
 def test_versions_and_unknown_path(server):

@@ -9,6 +9,11 @@
 snapshots) go through `submit_internal`, which skips the rate limiter as
 Falco's `handle_msg` does.  `reopen()` and `stop()` are safe to call from a
 signal handler: they only set flags the output thread reads.
+
+A channel that fails is retried with backoff, then suspended (retry.py);
+every failure is counted per channel and logged, and giving up on an alert
+raises the internal alert "Falco internal: output channel failure" on the
+other channels (at most one per channel per `alert_interval`).
 """
 from __future__ import annotations
 
@@ -23,13 +28,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from .base import Channel, ChannelError
+from .base import Channel, ChannelError, ChannelPaused
+from .retry import ChannelHealth, RetryPolicy
 
 log = logging.getLogger("falco.outputs")
 
 PRIORITY_NAMES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice",
                   "Informational", "Debug")
 INTERNAL_SOURCE = "internal"
+CHANNEL_FAILURE_RULE = "Falco internal: output channel failure"
+PRIORITY_ERROR = 3
 
 
 # -- the token bucket -----------------------------------------------------------
@@ -206,8 +214,14 @@ class OutputDispatcher:
                  hostname: str | None = None, json_include_output: bool = True,
                  json_include_tags: bool = True, json_include_message: bool = False,
                  json_include_output_fields: bool = True,
-                 clock: Callable[[], float] = time.monotonic):
+                 retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.channels = list(channels)
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+        self._sleep = sleep
+        self._health = [ChannelHealth(ch, self.retry, clock) for ch in self.channels]
         self.json_output = json_output
         self.iso8601 = iso8601
         self.buffered = buffered
@@ -223,6 +237,7 @@ class OutputDispatcher:
         self._reopen = threading.Event()
         self._lock = threading.Lock()
         self._last_error_log: dict[str, float] = {}
+        self._internal_depth = 0        # >0 while delivering our own failure alert
         # counters (read with stats())
         self.submitted = 0
         self.rate_limited = 0
@@ -233,7 +248,8 @@ class OutputDispatcher:
 
     @classmethod
     def from_config(cls, cfg, stdout=None, clock: Callable[[], float] = time.monotonic,
-                    channels: Iterable[Channel] | None = None) -> "OutputDispatcher":
+                    channels: Iterable[Channel] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> "OutputDispatcher":
         return cls(build_channels(cfg, stdout) if channels is None else channels,
                    json_output=cfg.json_output, iso8601=cfg.time_format_iso_8601,
                    buffered=cfg.buffered_outputs, rate=cfg.outputs.rate,
@@ -242,7 +258,7 @@ class OutputDispatcher:
                    json_include_tags=cfg.json_include_tags_property,
                    json_include_message=cfg.json_include_message_property,
                    json_include_output_fields=cfg.json_include_output_fields_property,
-                   clock=clock)
+                   retry=RetryPolicy.from_config(cfg), clock=clock, sleep=sleep)
 
     # -- capture side (never blocks) --
 
@@ -312,11 +328,11 @@ class OutputDispatcher:
             self._thread = None
         else:
             self._drain_inline()
-        for ch in self.channels:
+        for health in self._health:
             try:
-                ch.close()
+                health.channel.close()
             except Exception as exc:   # noqa: BLE001 - a sink's failure is reported
-                self._error(ch, exc)
+                self._error(health, exc)
 
     def __enter__(self):
         return self.start()
@@ -359,11 +375,11 @@ class OutputDispatcher:
         if not self._reopen.is_set():
             return
         self._reopen.clear()
-        for ch in self.channels:
+        for health in self._health:
             try:
-                ch.reopen()
+                health.channel.reopen()
             except Exception as exc:   # noqa: BLE001
-                self._error(ch, exc)
+                self._error(health, exc)
 
     def format(self, msg: Message) -> str:
         if self.json_output:
@@ -379,49 +395,127 @@ class OutputDispatcher:
                 self.errors["format"] += 1
             return
         ok = False
-        for ch in self.channels:
-            try:
-                ch.emit(line, msg)
-                ok = True
-            except Exception as exc:   # noqa: BLE001
-                self._error(ch, exc)
+        for health in self._health:
+            ok = self._emit(health, line, msg) or ok
         if ok:
             with self._lock:
                 self.delivered += 1
 
-    def _flush_channels(self) -> None:
-        for ch in self.channels:
+    def _emit(self, health: ChannelHealth, line: str, msg: Message) -> bool:
+        """One alert on one channel: tries with backoff, bounded in count
+        and time; a suspended channel is skipped.  True if delivered."""
+        if not health.available():
+            health.skip()
+            return False
+        policy = self.retry
+        started = self.clock()
+        made = 0
+        for attempt in range(health.tries()):
+            if attempt:
+                delay = policy.delay(attempt)
+                if self.clock() - started + delay > policy.budget:
+                    break
+                health.retries += 1
+                self._sleep(delay)
+            made += 1
             try:
-                ch.flush()
-            except Exception as exc:   # noqa: BLE001
-                self._error(ch, exc)
+                health.channel.emit(line, msg)
+            except ChannelPaused as exc:
+                health.paused(exc)
+                self._error(health, exc, counted=True)
+                return False
+            except Exception as exc:   # noqa: BLE001 - a sink's failure is counted
+                health.failed(exc)
+                continue
+            lost = health.succeeded()
+            if lost is not None:
+                log.warning("outputs: %s output works again (%d alerts lost meanwhile)",
+                            health.name, lost)
+            elif made > 1 and self._may_log(health.name + "/retry"):
+                log.warning("outputs: %s output delivered after %d failed tries "
+                            "(%d so far): %s", health.name, made - 1, health.failures,
+                            health.last_error)
+            return True
+        self._give_up(health, msg, made)
+        return False
 
-    def _error(self, ch: Channel, exc: Exception) -> None:
-        with self._lock:
-            self.errors[ch.name] += 1
-            n = self.errors[ch.name]
+    def _give_up(self, health: ChannelHealth, msg: Message, tries: int) -> None:
+        health.gave_up()
+        if self._may_log(health.name):
+            log.error("outputs: %s output failed after %d %s (%d alerts lost so far; "
+                      "next try in %gs): %s", health.name, tries,
+                      "try" if tries == 1 else "tries", health.dropped,
+                      round(health.suspended_until - self.clock(), 3), health.last_error)
+        if self._internal_depth or msg.rule == CHANNEL_FAILURE_RULE:
+            return                  # no alert about failing to deliver an alert about it
+        if health.claim_alert():
+            self._raise_channel_alert(health)
+
+    def _raise_channel_alert(self, failed: ChannelHealth) -> None:
+        """Tell the other channels, now and once: the queue may be full of
+        the alerts that failed, and this one must not wait behind them."""
+        text = (f"{CHANNEL_FAILURE_RULE}. {failed.name} output failed, alerts are "
+                f"being lost: {failed.last_error}")
+        alert = internal_message(CHANNEL_FAILURE_RULE, PRIORITY_ERROR, text, {
+            "channel": failed.name, "error": failed.last_error,
+            "failures": failed.failures, "dropped": failed.dropped})
+        try:
+            line = self.format(alert)
+        except Exception as exc:   # noqa: BLE001
+            log.error("outputs: cannot format the channel failure alert: %s", exc)
+            return
+        self._internal_depth += 1
+        try:
+            for health in self._health:
+                if health is not failed and not health.suspended:
+                    self._emit(health, line, alert)
+        finally:
+            self._internal_depth -= 1
+
+    def _may_log(self, key: str) -> bool:
+        """One log line per channel (and kind) every 10 s at most: the lines
+        carry running counts, so nothing is lost by skipping the others."""
         now = time.monotonic()
-        # One line per channel every 10 s at most, with the running count.
-        if now - self._last_error_log.get(ch.name, -1e9) >= 10.0:
-            self._last_error_log[ch.name] = now
+        if now - self._last_error_log.get(key, -1e9) < 10.0:
+            return False
+        self._last_error_log[key] = now
+        return True
+
+    def _flush_channels(self) -> None:
+        for health in self._health:
+            try:
+                health.channel.flush()
+            except Exception as exc:   # noqa: BLE001
+                self._error(health, exc)
+
+    def _error(self, health: ChannelHealth, exc: Exception, counted: bool = False) -> None:
+        """A failure outside `emit` (flush, reopen, close): counted, logged."""
+        if not counted:
+            health.failed(exc)
+        if self._may_log(health.name):
             kind = "" if isinstance(exc, ChannelError) else f"{type(exc).__name__}: "
-            log.error("outputs: %s output failed (%d so far): %s%s", ch.name, n, kind, exc)
+            log.error("outputs: %s output failed (%d so far): %s%s", health.name,
+                      health.failures, kind, exc)
 
     # -- counters --
 
     def stats(self) -> dict:
-        """Counters for metrics and the end-of-run summary.  `skipped`: per
-        channel, alerts a paused sink (syslog with no daemon) let go."""
+        """Counters for metrics and the end-of-run summary.  `errors`: failed
+        tries per channel (and `format`); `skipped`: alerts a suspended
+        channel let go; `channels`: every channel's retry counters."""
+        channels = {h.name: h.counters() for h in self._health}
         with self._lock:
+            errors = dict(self.errors)
             return {
                 "submitted": self.submitted,
                 "rate_limited": self.rate_limited,
                 "queue_drops": self.queue_drops,
                 "delivered": self.delivered,
                 "queued": self._queue.qsize(),
-                "errors": dict(self.errors),
-                "skipped": {ch.name: ch.skipped for ch in self.channels
-                            if getattr(ch, "skipped", 0)},
+                "errors": {**errors, **{n: c["failures"] for n, c in channels.items()
+                                        if c["failures"]}},
+                "skipped": {n: c["skipped"] for n, c in channels.items() if c["skipped"]},
+                "channels": channels,
                 "rules": dict(self.rule_counts),
             }
 
@@ -443,10 +537,13 @@ class OutputDispatcher:
             lost.append(f"{s['rate_limited']} rate-limited")
         if s["queue_drops"]:
             lost.append(f"{s['queue_drops']} dropped (output queue full)")
-        for name, n in sorted(s["errors"].items()):
-            lost.append(f"{n} failed on {name}")
-        for name, n in sorted(s["skipped"].items()):
-            lost.append(f"{n} skipped by {name} (unreachable)")
+        if s["errors"].get("format"):
+            lost.append(f"{s['errors']['format']} not formatted")
+        for name, c in sorted(s["channels"].items()):
+            if c["dropped"] or c["failures"]:
+                tries = "try" if c["failures"] == 1 else "tries"
+                lost.append(f"{c['dropped']} lost on {name} ({c['failures']} failed "
+                            f"{tries}, {c['retries']} retries)")
         if lost:
             lines.append("Outputs: " + ", ".join(lost))
         return lines

@@ -7,7 +7,10 @@ command line: it is written to the program's stdin, one line per alert.
 
 keep_alive: true spawns the program once and keeps writing to it (it is
 spawned again if it exits, and on `reopen()`); keep_alive: false runs it
-once per alert with that alert as its whole input, as Falco does.
+once per alert with that alert as its whole input, as Falco does.  A
+kept-alive program found dead (exited, or its input closed) is started again
+for the next alert and counted in `restarts`; a write that failed raises
+ChannelError, and the dispatcher's retry then goes to the new process.
 """
 from __future__ import annotations
 
@@ -28,13 +31,26 @@ class ProgramChannel(Channel):
         self.keep_alive = keep_alive
         self.timeout = timeout
         self._proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._died = False          # the next spawn replaces a dead program
 
     def _spawn(self) -> subprocess.Popen:
         try:
-            return subprocess.Popen(["/bin/sh", "-c", self.program],
+            # Unbuffered: a dead program shows up in emit(), where the
+            # dispatcher retries, not later in a flush nobody retries.
+            proc = subprocess.Popen(["/bin/sh", "-c", self.program], bufsize=0,
                                     stdin=subprocess.PIPE, close_fds=True)
         except OSError as exc:
             raise ChannelError(f"cannot start program: {exc.strerror or exc}") from exc
+        if self._died:
+            self._died = False
+            self.restarts += 1
+        return proc
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """The kept-alive program, if running (tests wait on it)."""
+        return self._proc
 
     def emit(self, line: str, msg) -> None:
         data = (line + "\n").encode("utf-8", "replace")
@@ -55,7 +71,7 @@ class ProgramChannel(Channel):
         if self._proc is not None and self._proc.poll() is not None:
             log.warning("program_output: the program exited (status %s); "
                         "starting it again", self._proc.returncode)
-            self._stop()
+            self._stop(died=True)
         if self._proc is None:
             self._proc = self._spawn()
         self._write(data)
@@ -64,7 +80,7 @@ class ProgramChannel(Channel):
         try:
             self._proc.stdin.write(data)
         except (BrokenPipeError, OSError) as exc:
-            self._stop()
+            self._stop(died=True)
             raise ChannelError(f"program closed its input: {exc.strerror or exc}") from exc
 
     def flush(self) -> None:
@@ -72,14 +88,15 @@ class ProgramChannel(Channel):
             try:
                 self._proc.stdin.flush()
             except (BrokenPipeError, OSError) as exc:
-                self._stop()
+                self._stop(died=True)
                 raise ChannelError(f"program closed its input: "
                                    f"{exc.strerror or exc}") from exc
 
-    def _stop(self) -> None:
+    def _stop(self, died: bool = False) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        self._died = self._died or died
         try:
             proc.stdin.close()
         except OSError:

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from .base import Channel, ChannelError
+from .base import Channel, ChannelError, ChannelPaused
 
 LOG_USER = 1
 
@@ -68,8 +68,8 @@ class SyslogChannel(Channel):
                     first = self._down_since is None
                     self._down_since = self.clock()
                     if first:
-                        raise ChannelError(f"{exc}; syslog output paused, retrying "
-                                           f"every {self.RETRY:g}s") from None
+                        raise ChannelPaused(f"{exc}; syslog output paused, retrying "
+                                            f"every {self.RETRY:g}s") from None
                     self.skipped += 1
                     return
                 if self._down_since is not None:

@@ -112,9 +112,6 @@ def unsupported(rec: dict) -> str | None:
         return "gRPC output server (outputs.proto service) is not implemented"
     if "enable_source" in rec and rec["enable_source"] != "syscall":
         return f"event source {rec['enable_source']!r} is not implemented"
-    if rec["name"] in DROP_RUNTIME:
-        return ("syscall_event_drops on a capture replay (simulate_drops): the drop "
-                "monitor only runs on live capture, not on `falco run -e`")
     trace = rec.get("trace_file")
     if trace and not rec.get("validate_rules_file") and not (LEGACY / trace).exists():
         return f"trace file {trace} (from Falco's build tree) is not in the compat data"
@@ -122,7 +119,9 @@ def unsupported(rec: dict) -> str | None:
 
 
 def kind(rec: dict) -> str:
-    """validate | cli | config | detect"""
+    """validate | cli | config | drops | detect"""
+    if rec["name"] in DROP_RUNTIME:
+        return "drops"
     if "validate_rules_file" in rec:
         return "validate"
     if rec.get("run_tags") and (rec.get("disable_tags") or rec.get("disabled_rules")):

@@ -48,6 +48,9 @@ def test_legacy(rec: dict, tmp_path):
         check_cli(rec)
     elif kind == "config":
         check_config_error(rec)
+    elif kind == "drops":
+        from test_drops_replay import check_drop_runtime
+        check_drop_runtime(rec)
     else:
         check_detect(rec, tmp_path)
 

@@ -162,7 +162,7 @@ def run(cfg: Config, opts: RunOptions, log: Callable[[str], None],
         if capture is None:
             driver = opts.driver or {"kmod": "kmod", "modern_ebpf": "ebpf"}.get(
                 cfg.engine.kind, "auto")
-            live = _open_live(detector, opts, driver, log)
+            live = _open_live(detector, opts, driver, log, cfg.engine.modern_ebpf)
             if live is not None:
                 return _run_live(cfg, opts, live, detector, out, paths, log)
             capture = bundled_capture()
@@ -215,16 +215,34 @@ def _run_capture(path: str, opts: RunOptions, detector: Detector, out,
     return 1 if drops is not None and drops.exit_requested else 0
 
 
+# engine.modern_ebpf.buf_size_preset, as Falco numbers them: bytes per ring.
+EBPF_RING_PRESETS = {1: 1 << 20, 2: 2 << 20, 3: 4 << 20, 4: 8 << 20, 5: 16 << 20,
+                     6: 32 << 20, 7: 64 << 20, 8: 128 << 20, 9: 256 << 20,
+                     10: 512 << 20}
+
+
+def ebpf_ring_layout(ebpf_cfg) -> tuple[int, int]:
+    """(bytes per ring, CPUs per ring) from engine.modern_ebpf: Falco's
+    cpus_for_each_buffer 0 means one ring shared by every CPU."""
+    if ebpf_cfg.buf_size_preset not in EBPF_RING_PRESETS:
+        raise AppError(f"engine.modern_ebpf.buf_size_preset: {ebpf_cfg.buf_size_preset} "
+                       f"is not a preset (1..10: 1 MiB doubling to 512 MiB)")
+    per_ring = ebpf_cfg.cpus_for_each_buffer or 1 << 16     # (more than any host has)
+    return EBPF_RING_PRESETS[ebpf_cfg.buf_size_preset], per_ring
+
+
 def _open_live(detector: Detector, opts: RunOptions, driver: str,
-               log: Callable[[str], None]):
+               log: Callable[[str], None], ebpf_cfg=None):
     """The driver (kernel module or eBPF probe) with the syscalls the rules
     need, or None (and why)."""
     from falco.live.live_capture import (BpfUnavailable, LiveCapture, interest_codes,
                                          pick_driver)
 
     interest = None if opts.all_events else interest_codes(r.evttypes for r in detector.rules)
+    ring_bytes, cpus_per_ring = (8 << 20, 1) if ebpf_cfg is None else ebpf_ring_layout(ebpf_cfg)
     try:
-        return LiveCapture(interest, driver=pick_driver(driver))
+        return LiveCapture(interest, driver=pick_driver(driver), ring_bytes=ring_bytes,
+                           cpus_per_ring=cpus_per_ring)
     except BpfUnavailable as exc:
         if opts.driver in ("kmod", "ebpf"):
             # The user asked for this driver: no silent fallback.
@@ -239,6 +257,8 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     from falco.drops import DropMonitor
     from falco.metrics import MetricsCollector
     from falco.webserver import WebServer
+    from falco.live.privileges import drop_after_attach
+    drop_after_attach("kmod" if live.source.mode == "kmod" else "ebpf", log)
 
     def _stop(signum, frame):
         live.stop()

@@ -139,3 +139,20 @@ def test_sighup_reloads_rules_and_keeps_them_when_bad(tmp_path: Path):
     assert "reloaded 1 rules" in err
     assert "shadow opened" in out and "shadow touched" in out
     assert out.index("shadow opened") < out.index("shadow touched")
+
+
+def test_ebpf_ring_layout_follows_falco_yaml():
+    """engine.modern_ebpf as Falco reads it: presets 1..10 are 1 MiB
+    doubling to 512 MiB per ring; cpus_for_each_buffer 0 is one ring for
+    every CPU; anything else is a one-line error naming the key."""
+    from falco.app import AppError, ebpf_ring_layout
+    from falco.config import ModernEbpfEngine
+
+    assert ebpf_ring_layout(ModernEbpfEngine()) == (8 << 20, 2)
+    assert ebpf_ring_layout(ModernEbpfEngine(cpus_for_each_buffer=1,
+                                             buf_size_preset=1)) == (1 << 20, 1)
+    size, per_ring = ebpf_ring_layout(ModernEbpfEngine(cpus_for_each_buffer=0,
+                                                       buf_size_preset=10))
+    assert size == 512 << 20 and per_ring >= 4096
+    with pytest.raises(AppError, match="engine.modern_ebpf.buf_size_preset: 11"):
+        ebpf_ring_layout(ModernEbpfEngine(buf_size_preset=11))

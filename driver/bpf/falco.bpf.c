@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 /*
  * falco CO-RE probe: sys_enter / sys_exit and the sched_process_* trace
- * points write libscap event records (driver/falco_events.h) into one BPF
- * ring buffer.
+ * points write libscap event records (driver/falco_events.h) into BPF ring
+ * buffers, one per CPU (or per small group of CPUs).
  *
  * A record is built in a per-CPU scratch buffer (its size is only known at
  * the end), then copied into the ring with one bpf_ringbuf_output() --
@@ -32,10 +32,23 @@ const volatile struct fb_config fb_cfg = {};
 
 /* ---- maps ---------------------------------------------------------- */
 
-struct {
+/*
+ * One ring buffer per CPU (or per group of fb_cfg.cpus_per_ring CPUs):
+ * a CPU writes only into its own ring, so producers never contend and
+ * the reader merges the rings by timestamp.  The loader creates the
+ * rings (all of fb_ring_tmpl's size, which it sets) and fills the slots.
+ */
+struct fb_ring_tmpl {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 * 1024 * 1024);	/* loader sets the size */
-} fb_ring SEC(".maps");
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);			/* loader sets: rings */
+	__type(key, __u32);
+	__array(values, struct fb_ring_tmpl);
+} fb_rings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -143,6 +156,13 @@ struct {
 #define FB_MAX_CGROUP_SUBSYS	16
 #define FB_MS_MGC_VAL		0xC0ED0000ULL
 #define FB_MS_MGC_MSK		0xffff0000ULL
+#define FB_PR_SET_NAME		15
+#define FB_PR_GET_NAME		16
+#define FB_PR_GET_CHILD_SUBREAPER	37
+#define FB_TASK_COMM_LEN	16
+#define FB_IORING_SETUP_IOPOLL	(1U << 0)
+#define FB_IORING_SETUP_SQPOLL	(1U << 1)
+#define FB_IORING_FEAT_MASK	0x7ff
 
 /* overlayfs keeps its inode inside struct ovl_inode, the upper-layer
  * dentry right after it (NULL while the file exists only in a lower
@@ -263,9 +283,13 @@ static __always_inline void raw_u64(struct fb_scratch *s, __u64 v)
 	s->pos += 8;
 }
 
-/* A NUL-terminated string; a fault stores an empty param. */
-static __always_inline void put_str(struct fb_scratch *s, const void *p,
-				    bool user)
+/*
+ * A NUL-terminated string of at most `max` bytes with the NUL (longer
+ * ones are cut, as bpf_probe_read_*_str do); a fault -- an unmapped
+ * pointer, or no NUL before an unmapped page -- stores an empty param.
+ */
+static __always_inline void put_str_max(struct fb_scratch *s, const void *p,
+					bool user, __u32 max)
 {
 	long n;
 
@@ -275,10 +299,12 @@ static __always_inline void put_str(struct fb_scratch *s, const void *p,
 		put_len(s, 0);
 		return;
 	}
+	if (max > FB_MAX_PATH)
+		max = FB_MAX_PATH;
 	if (user)
-		n = bpf_probe_read_user_str(&s->data[POS(s)], FB_MAX_PATH, p);
+		n = bpf_probe_read_user_str(&s->data[POS(s)], max, p);
 	else
-		n = bpf_probe_read_kernel_str(&s->data[POS(s)], FB_MAX_PATH, p);
+		n = bpf_probe_read_kernel_str(&s->data[POS(s)], max, p);
 	if (n <= 0) {
 		count_fault();
 		put_len(s, 0);
@@ -286,6 +312,12 @@ static __always_inline void put_str(struct fb_scratch *s, const void *p,
 	}
 	s->pos += n;
 	put_len(s, n);
+}
+
+static __always_inline void put_str(struct fb_scratch *s, const void *p,
+				    bool user)
+{
+	put_str_max(s, p, user, FB_MAX_PATH);
 }
 
 /* Up to FB_ARGV_CAP raw user bytes; returns the bytes stored. */
@@ -312,9 +344,21 @@ static __always_inline void put_user_bytes(struct fb_scratch *s,
 		put_len(s, raw_user_bytes(s, p, len));
 }
 
+/* This CPU's ring (NULL only if the loader left its slot empty). */
+static __always_inline void *ring_get(void)
+{
+	__u32 per = fb_cfg.cpus_per_ring;
+	__u32 idx = bpf_get_smp_processor_id();
+
+	if (per > 1)
+		idx /= per;
+	return bpf_map_lookup_elem(&fb_rings, &idx);
+}
+
 static __always_inline void ev_submit(struct fb_scratch *s)
 {
 	struct fb_counters *c = counters_get();
+	void *ring;
 	__u32 len;
 	int i;
 
@@ -332,7 +376,8 @@ static __always_inline void ev_submit(struct fb_scratch *s)
 		return;
 	}
 	*(__u32 *)&s->data[16] = len;
-	if (bpf_ringbuf_output(&fb_ring, s->data, len, BPF_RB_NO_WAKEUP))
+	ring = ring_get();
+	if (!ring || bpf_ringbuf_output(ring, s->data, len, BPF_RB_NO_WAKEUP))
 		c->n_drops_buffer++;
 	else
 		c->n_evts++;
@@ -1114,7 +1159,7 @@ __noinline int fb_fill_fd_enter(__u32 type)
 	return 0;
 }
 
-/* close exit: res */
+/* close / listen / set*id exits: res */
 __noinline int fb_fill_res(__u32 type)
 {
 	struct fb_scratch *s = scratch_get();
@@ -1444,7 +1489,7 @@ __noinline int fb_fill_link_x(__u32 type)
 	return 0;
 }
 
-/* unlink / rename / renameat2 exit (unlinkat and renameat have theirs). */
+/* unlink / rmdir / rename / renameat2 exit (unlinkat, renameat have theirs). */
 __noinline int fb_fill_path_x(__u32 type)
 {
 	struct fb_scratch *s = scratch_get();
@@ -1456,6 +1501,7 @@ __noinline int fb_fill_path_x(__u32 type)
 	put_s64(s, s->ret);
 	switch (type) {
 	case PPME_SYSCALL_UNLINK_2_X:
+	case PPME_SYSCALL_RMDIR_2_X:
 		/* Parameter 2: path (type: PT_FSPATH) */
 		put_str(s, (void *)s->args[0], true);
 		break;
@@ -1847,6 +1893,390 @@ __noinline int fb_fill_execve_x(__u32 type)
 	return 0;
 }
 
+/* setuid / setgid / setresuid / setresgid enter: the ids asked for. */
+__noinline int fb_fill_setid_e(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: uid / gid / ruid / rgid (type: PT_UID / PT_GID) */
+	put_u32(s, s->args[0]);
+	if (type == PPME_SYSCALL_SETRESUID_E ||
+	    type == PPME_SYSCALL_SETRESGID_E) {
+		/* Parameter 2: euid / egid (type: PT_UID / PT_GID) */
+		put_u32(s, s->args[1]);
+		/* Parameter 3: suid / sgid (type: PT_UID / PT_GID) */
+		put_u32(s, s->args[2]);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* listen enter: fd, backlog. */
+__noinline int fb_fill_listen_e(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: fd (type: PT_FD) */
+	put_s64(s, (int)s->args[0]);
+	/* Parameter 2: backlog (type: PT_INT32) */
+	put_u32(s, s->args[1]);
+	ev_submit(s);
+	return 0;
+}
+
+/* capset exit: res and the task's capability sets after the call. */
+__noinline int fb_fill_capset_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	struct task_struct *t = current_task();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: cap_inheritable (type: PT_UINT64) */
+	put_u64(s, BPF_CORE_READ(t, cred, cap_inheritable.val));
+	/* Parameter 3: cap_permitted (type: PT_UINT64) */
+	put_u64(s, BPF_CORE_READ(t, cred, cap_permitted.val));
+	/* Parameter 4: cap_effective (type: PT_UINT64) */
+	put_u64(s, BPF_CORE_READ(t, cred, cap_effective.val));
+	ev_submit(s);
+	return 0;
+}
+
+/* prctl exit: res, option (PR_* == PPM_PR_*), arg2 as string or int. */
+__noinline int fb_fill_prctl_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__u32 option;
+	__s32 reaper = 0;
+
+	if (!s)
+		return 0;
+	option = s->args[0];
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: option (type: PT_ENUMFLAGS32) */
+	put_u32(s, option);
+	switch (option) {
+	case FB_PR_SET_NAME:
+	case FB_PR_GET_NAME:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF), a comm */
+		put_str_max(s, (void *)s->args[1], true, FB_TASK_COMM_LEN);
+		/* Parameter 4: arg2_int (type: PT_INT64) */
+		put_s64(s, 0);
+		break;
+	case FB_PR_GET_CHILD_SUBREAPER:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF) */
+		put_empty(s);
+		if (s->ret == 0 &&
+		    bpf_probe_read_user(&reaper, sizeof(reaper),
+					(void *)s->args[1]))
+			count_fault();
+		/* Parameter 4: arg2_int (type: PT_INT64), the int read back */
+		put_s64(s, reaper);
+		break;
+	default:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF) */
+		put_empty(s);
+		/* Parameter 4: arg2_int (type: PT_INT64) */
+		put_s64(s, s->args[1]);
+		break;
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* O_CLOEXEC / O_NONBLOCK / O_DIRECT (pipe2, eventfd2) -> PPM_O_*. */
+static __always_inline __u32 fd_flags_to_ppm(__u64 flags)
+{
+	__u32 res = 0;
+
+	if (flags & FB_O_CLOEXEC)
+		res |= PPM_O_CLOEXEC;
+	if (flags & FB_O_NONBLOCK)
+		res |= PPM_O_NONBLOCK;
+	if (flags & FB_O_DIRECT)
+		res |= PPM_O_DIRECT;
+	return res;
+}
+
+/* Inode number of an fd's file (0: none). */
+static __always_inline __u64 fd_ino(__s64 fd)
+{
+	struct file *f = fd_file(current_task(), fd);
+
+	return f ? BPF_CORE_READ(f, f_inode, i_ino) : 0;
+}
+
+/* The int[2] a pipe / socketpair wrote back ({-1, -1} on failure). */
+static __always_inline void read_fd_pair(struct fb_scratch *s, __u64 uptr,
+					 __s32 fds[2])
+{
+	fds[0] = -1;
+	fds[1] = -1;
+	if (s->ret != 0)
+		return;
+	if (bpf_probe_read_user(fds, 2 * sizeof(__s32), (void *)uptr)) {
+		count_fault();
+		fds[0] = -1;
+		fds[1] = -1;
+	}
+}
+
+/* pipe / pipe2 exit: res, fd1, fd2, ino[, flags]. */
+__noinline int fb_fill_pipe_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__s32 fds[2];
+	__u64 ino;
+
+	if (!s)
+		return 0;
+	read_fd_pair(s, s->args[0], fds);
+	ino = fds[0] >= 0 ? fd_ino(fds[0]) : 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: fd1 (type: PT_FD) */
+	put_s64(s, fds[0]);
+	/* Parameter 3: fd2 (type: PT_FD) */
+	put_s64(s, fds[1]);
+	/* Parameter 4: ino (type: PT_UINT64) */
+	put_u64(s, ino);
+	if (type == PPME_SYSCALL_PIPE2_X)
+		/* Parameter 5: flags (type: PT_FLAGS32) */
+		put_u32(s, fd_flags_to_ppm(s->args[1]));
+	ev_submit(s);
+	return 0;
+}
+
+/* socketpair exit: res, fd1, fd2, source and peer (kernel socket ids). */
+__noinline int fb_fill_socketpair_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	__s32 fds[2];
+	__u64 source = 0, peer = 0;
+
+	if (!s)
+		return 0;
+	read_fd_pair(s, s->args[3], fds);
+	if (fds[0] >= 0) {
+		struct file *f = fd_file(current_task(), fds[0]);
+
+		if (f) {
+			struct socket *sock = BPF_CORE_READ(f, private_data);
+			struct sock *sk = BPF_CORE_READ(sock, sk);
+
+			source = (__u64)sk;
+			peer = (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer);
+		}
+	}
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: fd1 (type: PT_FD) */
+	put_s64(s, fds[0]);
+	/* Parameter 3: fd2 (type: PT_FD) */
+	put_s64(s, fds[1]);
+	/* Parameter 4: source (type: PT_UINT64) */
+	put_u64(s, source);
+	/* Parameter 5: peer (type: PT_UINT64) */
+	put_u64(s, peer);
+	ev_submit(s);
+	return 0;
+}
+
+/* eventfd enter: initval, flags (none: 0); eventfd2 enter: initval;
+ * exits: res[, flags]. */
+__noinline int fb_fill_eventfd(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	switch (type) {
+	case PPME_SYSCALL_EVENTFD_E:
+	case PPME_SYSCALL_EVENTFD2_E:
+		/* Parameter 1: initval (type: PT_UINT64) */
+		put_u64(s, (__u32)s->args[0]);
+		if (type == PPME_SYSCALL_EVENTFD_E)
+			/* Parameter 2: flags (type: PT_UINT32): eventfd has none */
+			put_u32(s, 0);
+		break;
+	default:
+		/* Parameter 1: res (type: PT_FD) */
+		put_s64(s, s->ret);
+		if (type == PPME_SYSCALL_EVENTFD2_X)
+			/* Parameter 2: flags (type: PT_FLAGS16) */
+			put_u16(s, fd_flags_to_ppm(s->args[1] & ~FB_O_DIRECT));
+		break;
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* Kernel F_* -> fcntl_commands value of the table. */
+static __always_inline __u8 fcntl_cmd_to_ppm(__u32 cmd)
+{
+	switch (cmd) {
+	case 0: return 1;	/* F_DUPFD */
+	case 1: return 2;	/* F_GETFD */
+	case 2: return 3;	/* F_SETFD */
+	case 3: return 4;	/* F_GETFL */
+	case 4: return 5;	/* F_SETFL */
+	case 5: return 6;	/* F_GETLK (== F_GETLK64 on x86_64) */
+	case 6: return 8;	/* F_SETLK */
+	case 7: return 9;	/* F_SETLKW */
+	case 8: return 10;	/* F_SETOWN */
+	case 9: return 12;	/* F_GETOWN */
+	case 10: return 13;	/* F_SETSIG */
+	case 11: return 15;	/* F_GETSIG */
+	case 15: return 21;	/* F_SETOWN_EX */
+	case 16: return 22;	/* F_GETOWN_EX */
+	case 36: return 30;	/* F_OFD_GETLK */
+	case 37: return 31;	/* F_OFD_SETLK */
+	case 38: return 32;	/* F_OFD_SETLKW */
+	case 1024: return 23;	/* F_SETLEASE */
+	case 1025: return 24;	/* F_GETLEASE */
+	case 1026: return 27;	/* F_NOTIFY */
+	case 1029: return 25;	/* F_CANCELLK */
+	case 1030: return 26;	/* F_DUPFD_CLOEXEC */
+	case 1031: return 28;	/* F_SETPIPE_SZ */
+	case 1032: return 29;	/* F_GETPIPE_SZ */
+	}
+	return 0;		/* UNKNOWN */
+}
+
+/* fcntl enter: fd, cmd; exit: res, fd, cmd. */
+__noinline int fb_fill_fcntl(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	if (type & 1)
+		/* Parameter 1: res (type: PT_FD) */
+		put_s64(s, s->ret);
+	/* Parameter: fd (type: PT_FD) */
+	put_s64(s, (int)s->args[0]);
+	/* Parameter: cmd (type: PT_ENUMFLAGS8) */
+	put_u8(s, fcntl_cmd_to_ppm(s->args[1]));
+	ev_submit(s);
+	return 0;
+}
+
+/* mkdirat / mknod / mknodat exit. */
+__noinline int fb_fill_mknod_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	bool at = type != PPME_SYSCALL_MKNOD_X;
+	__u32 a = at ? 1 : 0;
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	if (at)
+		/* Parameter 2: dirfd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+	/* Parameter: path (type: PT_FSPATH / PT_FSRELPATH) */
+	put_str(s, (void *)s->args[a], true);
+	if (type == PPME_SYSCALL_MKDIRAT_X) {
+		/* Parameter 4: mode (type: PT_UINT32) */
+		put_u32(s, s->args[2]);
+	} else {
+		/* Parameter: mode (type: PT_MODE): S_IF* and permission bits
+		 * are the table's */
+		put_u32(s, s->args[a + 1] & 0177777);
+		/* Parameter: dev (type: PT_UINT32), as the caller encoded it */
+		put_u32(s, s->args[a + 2]);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* pidfd_open / pidfd_getfd exit. */
+__noinline int fb_fill_pidfd_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+
+	if (!s)
+		return 0;
+	ev_begin(s, type);
+	/* Parameter 1: fd (type: PT_FD) */
+	put_s64(s, s->ret);
+	if (type == PPME_SYSCALL_PIDFD_OPEN_X) {
+		/* Parameter 2: pid (type: PT_PID) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: flags (type: PT_FLAGS32): PIDFD_NONBLOCK */
+		put_u32(s, (s->args[1] & FB_O_NONBLOCK) ? 1 : 0);
+	} else {
+		/* Parameter 2: pid_fd (type: PT_FD) */
+		put_s64(s, (int)s->args[0]);
+		/* Parameter 3: target_fd (type: PT_FD) */
+		put_s64(s, (int)s->args[1]);
+		/* Parameter 4: flags (type: PT_UINT32) */
+		put_u32(s, s->args[2]);
+	}
+	ev_submit(s);
+	return 0;
+}
+
+/* Kernel IORING_SETUP_* -> io_uring_setup_flags of the table (which
+ * has IORING_SQ_NEED_WAKEUP at bit 2: the later kernel bits shift). */
+static __always_inline __u32 io_uring_flags_to_ppm(__u32 flags)
+{
+	return (flags & (FB_IORING_SETUP_IOPOLL | FB_IORING_SETUP_SQPOLL)) |
+	       ((flags & 0x7c) << 1);
+}
+
+/* io_uring_setup exit: res, entries and the params the kernel wrote. */
+__noinline int fb_fill_io_uring_setup_x(__u32 type)
+{
+	struct fb_scratch *s = scratch_get();
+	/* struct io_uring_params: sq_entries, cq_entries, flags,
+	 * sq_thread_cpu, sq_thread_idle, features (u32 each) */
+	__u32 p[6] = {};
+
+	if (!s)
+		return 0;
+	if (bpf_probe_read_user(p, sizeof(p), (void *)s->args[1])) {
+		count_fault();
+		__builtin_memset(p, 0, sizeof(p));
+	}
+	ev_begin(s, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	put_s64(s, s->ret);
+	/* Parameter 2: entries (type: PT_UINT32) */
+	put_u32(s, s->args[0]);
+	/* Parameter 3: sq_entries (type: PT_UINT32) */
+	put_u32(s, p[0]);
+	/* Parameter 4: cq_entries (type: PT_UINT32) */
+	put_u32(s, p[1]);
+	/* Parameter 5: flags (type: PT_FLAGS32) */
+	put_u32(s, io_uring_flags_to_ppm(p[2]));
+	/* Parameter 6: sq_thread_cpu (type: PT_UINT32) */
+	put_u32(s, p[3]);
+	/* Parameter 7: sq_thread_idle (type: PT_UINT32) */
+	put_u32(s, p[4]);
+	/* Parameter 8: features (type: PT_FLAGS32): IORING_FEAT_* == PPM */
+	put_u32(s, p[5] & FB_IORING_FEAT_MASK);
+	ev_submit(s);
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------- */
 
 static __always_inline bool skip_current(void)
@@ -1922,7 +2352,59 @@ static __always_inline int dispatch(__u32 type)
 	case PPME_SYSCALL_FCHMODAT_E:
 	case PPME_SYSCALL_INIT_MODULE_E:
 	case PPME_SYSCALL_FINIT_MODULE_E:
+	case PPME_SYSCALL_RMDIR_2_E:
+	case PPME_SYSCALL_MKDIRAT_E:
+	case PPME_SYSCALL_MKNOD_E:
+	case PPME_SYSCALL_MKNODAT_E:
+	case PPME_SYSCALL_PIPE_E:
+	case PPME_SYSCALL_PIPE2_E:
+	case PPME_SYSCALL_CAPSET_E:
+	case PPME_SYSCALL_PRCTL_E:
+	case PPME_SYSCALL_PIDFD_OPEN_E:
+	case PPME_SYSCALL_PIDFD_GETFD_E:
+	case PPME_SYSCALL_IO_URING_SETUP_E:
 		return fb_fill_empty(type);
+	case PPME_SYSCALL_SETUID_E:
+	case PPME_SYSCALL_SETGID_E:
+	case PPME_SYSCALL_SETRESUID_E:
+	case PPME_SYSCALL_SETRESGID_E:
+		return fb_fill_setid_e(type);
+	case PPME_SYSCALL_SETUID_X:
+	case PPME_SYSCALL_SETGID_X:
+	case PPME_SYSCALL_SETRESUID_X:
+	case PPME_SYSCALL_SETRESGID_X:
+	case PPME_SOCKET_LISTEN_X:
+		return fb_fill_res(type);
+	case PPME_SOCKET_LISTEN_E:
+		return fb_fill_listen_e(type);
+	case PPME_SYSCALL_CAPSET_X:
+		return fb_fill_capset_x(type);
+	case PPME_SYSCALL_PRCTL_X:
+		return fb_fill_prctl_x(type);
+	case PPME_SYSCALL_PIPE_X:
+	case PPME_SYSCALL_PIPE2_X:
+		return fb_fill_pipe_x(type);
+	case PPME_SOCKET_SOCKETPAIR_E:
+		return fb_fill_socket(type);
+	case PPME_SOCKET_SOCKETPAIR_X:
+		return fb_fill_socketpair_x(type);
+	case PPME_SYSCALL_EVENTFD_E:
+	case PPME_SYSCALL_EVENTFD_X:
+	case PPME_SYSCALL_EVENTFD2_E:
+	case PPME_SYSCALL_EVENTFD2_X:
+		return fb_fill_eventfd(type);
+	case PPME_SYSCALL_FCNTL_E:
+	case PPME_SYSCALL_FCNTL_X:
+		return fb_fill_fcntl(type);
+	case PPME_SYSCALL_MKDIRAT_X:
+	case PPME_SYSCALL_MKNOD_X:
+	case PPME_SYSCALL_MKNODAT_X:
+		return fb_fill_mknod_x(type);
+	case PPME_SYSCALL_PIDFD_OPEN_X:
+	case PPME_SYSCALL_PIDFD_GETFD_X:
+		return fb_fill_pidfd_x(type);
+	case PPME_SYSCALL_IO_URING_SETUP_X:
+		return fb_fill_io_uring_setup_x(type);
 	case PPME_SYSCALL_CHDIR_X:
 	case PPME_SYSCALL_CHROOT_X:
 	case PPME_SYSCALL_FCHDIR_E:
@@ -1934,6 +2416,7 @@ static __always_inline int dispatch(__u32 type)
 	case PPME_SYSCALL_LINKAT_2_X:
 		return fb_fill_link_x(type);
 	case PPME_SYSCALL_UNLINK_2_X:
+	case PPME_SYSCALL_RMDIR_2_X:
 	case PPME_SYSCALL_RENAME_X:
 	case PPME_SYSCALL_RENAMEAT2_X:
 		return fb_fill_path_x(type);

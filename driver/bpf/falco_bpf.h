@@ -58,7 +58,7 @@ struct fb_config {
 	__u32 falco_tgid;	/* our own process: never reported */
 	__u32 argv_max;		/* bytes of argv / env captured (<= FB_ARGV_CAP) */
 	__u32 snaplen;		/* bytes of read/write data captured */
-	__u32 pad;
+	__u32 cpus_per_ring;	/* CPU c writes to ring c / cpus_per_ring (0: 1) */
 	struct fb_route routes[FB_SYSCALL_NR_MAX];
 	__u8 nparams[FB_EVENT_MAX];	/* fe_event_table[t].nparams */
 };

@@ -26,6 +26,7 @@
 #include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/pid_namespace.h>
+#include <linux/prctl.h>
 #include <linux/ptrace.h>
 #include <linux/tty.h>
 #include <linux/version.h>
@@ -645,7 +646,7 @@ static void fill_fd_enter(struct fk_evt *e, u16 type)
 	fk_evt_submit(e);
 }
 
-/* close exit: res */
+/* close / listen / set*id exits: res */
 static void fill_res(struct fk_evt *e, u16 type)
 {
 	fk_evt_begin(e, type);
@@ -1056,6 +1057,557 @@ static void fill_execve_x(struct fk_evt *e, u16 type)
 		fput(exe);
 }
 
+/* setuid / setgid / setresuid / setresgid enter: the ids asked for. */
+static void fill_setid_e(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	/* Parameter 1: uid / gid / ruid / rgid (type: PT_UID / PT_GID) */
+	fk_put_u32(e, e->args[0]);
+	if (type == PPME_SYSCALL_SETRESUID_E ||
+	    type == PPME_SYSCALL_SETRESGID_E) {
+		/* Parameter 2: euid / egid (type: PT_UID / PT_GID) */
+		fk_put_u32(e, e->args[1]);
+		/* Parameter 3: suid / sgid (type: PT_UID / PT_GID) */
+		fk_put_u32(e, e->args[2]);
+	}
+	fk_evt_submit(e);
+}
+
+/* listen enter: fd, backlog. */
+static void fill_listen_e(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	/* Parameter 1: fd (type: PT_FD) */
+	fk_put_s64(e, (int)e->args[0]);
+	/* Parameter 2: backlog (type: PT_INT32) */
+	fk_put_u32(e, e->args[1]);
+	fk_evt_submit(e);
+}
+
+/* capset exit: res and the task's capability sets after the call. */
+static void fill_capset_x(struct fk_evt *e, u16 type)
+{
+	const struct cred *cred = current_cred();
+
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: cap_inheritable (type: PT_UINT64) */
+	fk_put_u64(e, cap_u64(cred->cap_inheritable));
+	/* Parameter 3: cap_permitted (type: PT_UINT64) */
+	fk_put_u64(e, cap_u64(cred->cap_permitted));
+	/* Parameter 4: cap_effective (type: PT_UINT64) */
+	fk_put_u64(e, cap_u64(cred->cap_effective));
+	fk_evt_submit(e);
+}
+
+/* prctl exit: res, option (PR_* == PPM_PR_*), arg2 as string or int. */
+static void fill_prctl_x(struct fk_evt *e, u16 type)
+{
+	u32 option = e->args[0];
+	s32 reaper = 0;
+
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: option (type: PT_ENUMFLAGS32) */
+	fk_put_u32(e, option);
+	switch (option) {
+	case PR_SET_NAME:
+	case PR_GET_NAME:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF), a comm */
+		fk_put_user_str_n(e, e->args[1], TASK_COMM_LEN);
+		/* Parameter 4: arg2_int (type: PT_INT64) */
+		fk_put_s64(e, 0);
+		break;
+	case PR_GET_CHILD_SUBREAPER:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF) */
+		fk_put_empty(e);
+		if (e->ret == 0 &&
+		    copy_from_user_nofault(&reaper,
+					   (const void __user *)e->args[1],
+					   sizeof(reaper))) {
+			fk_count_fault(e);
+			reaper = 0;
+		}
+		/* Parameter 4: arg2_int (type: PT_INT64), the int read back */
+		fk_put_s64(e, reaper);
+		break;
+	default:
+		/* Parameter 3: arg2_str (type: PT_CHARBUF) */
+		fk_put_empty(e);
+		/* Parameter 4: arg2_int (type: PT_INT64) */
+		fk_put_s64(e, e->args[1]);
+		break;
+	}
+	fk_evt_submit(e);
+}
+
+/* O_CLOEXEC / O_NONBLOCK / O_DIRECT (pipe2, eventfd2) -> PPM_O_*. */
+static u32 fd_flags_to_ppm(u64 flags)
+{
+	u32 res = 0;
+
+	if (flags & O_CLOEXEC)
+		res |= PPM_O_CLOEXEC;
+	if (flags & O_NONBLOCK)
+		res |= PPM_O_NONBLOCK;
+	if (flags & O_DIRECT)
+		res |= PPM_O_DIRECT;
+	return res;
+}
+
+/* The int[2] a pipe / socketpair wrote back ({-1, -1} on failure). */
+static void read_fd_pair(struct fk_evt *e, unsigned long uptr, s32 fds[2])
+{
+	fds[0] = -1;
+	fds[1] = -1;
+	if (e->ret != 0)
+		return;
+	if (copy_from_user_nofault(fds, (const void __user *)uptr,
+				   2 * sizeof(s32))) {
+		fk_count_fault(e);
+		fds[0] = -1;
+		fds[1] = -1;
+	}
+}
+
+/* pipe / pipe2 exit: res, fd1, fd2, ino[, flags]. */
+static void fill_pipe_x(struct fk_evt *e, u16 type)
+{
+	struct file *f;
+	s32 fds[2];
+	u64 ino = 0;
+
+	read_fd_pair(e, e->args[0], fds);
+	if (fds[0] >= 0) {
+		f = fget_raw(fds[0]);
+		if (f) {
+			ino = file_inode(f)->i_ino;
+			fput(f);
+		}
+	}
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: fd1 (type: PT_FD) */
+	fk_put_s64(e, fds[0]);
+	/* Parameter 3: fd2 (type: PT_FD) */
+	fk_put_s64(e, fds[1]);
+	/* Parameter 4: ino (type: PT_UINT64) */
+	fk_put_u64(e, ino);
+	if (type == PPME_SYSCALL_PIPE2_X)
+		/* Parameter 5: flags (type: PT_FLAGS32) */
+		fk_put_u32(e, fd_flags_to_ppm(e->args[1]));
+	fk_evt_submit(e);
+}
+
+/* socketpair exit: res, fd1, fd2, source and peer (kernel socket ids). */
+static void fill_socketpair_x(struct fk_evt *e, u16 type)
+{
+	u64 source = 0, peer = 0;
+	struct socket *sock;
+	struct file *f;
+	s32 fds[2];
+
+	read_fd_pair(e, e->args[3], fds);
+	if (fds[0] >= 0) {
+		f = fget_raw(fds[0]);
+		if (f) {
+			sock = sock_from_file(f);
+			if (sock && sock->sk) {
+				source = (u64)(unsigned long)sock->sk;
+				if (sock->sk->sk_family == AF_UNIX)
+					peer = (u64)(unsigned long)
+						unix_sk(sock->sk)->peer;
+			}
+			fput(f);
+		}
+	}
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: fd1 (type: PT_FD) */
+	fk_put_s64(e, fds[0]);
+	/* Parameter 3: fd2 (type: PT_FD) */
+	fk_put_s64(e, fds[1]);
+	/* Parameter 4: source (type: PT_UINT64) */
+	fk_put_u64(e, source);
+	/* Parameter 5: peer (type: PT_UINT64) */
+	fk_put_u64(e, peer);
+	fk_evt_submit(e);
+}
+
+/* eventfd enter: initval, flags (none: 0); eventfd2 enter: initval;
+ * exits: res[, flags]. */
+static void fill_eventfd(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	switch (type) {
+	case PPME_SYSCALL_EVENTFD_E:
+	case PPME_SYSCALL_EVENTFD2_E:
+		/* Parameter 1: initval (type: PT_UINT64) */
+		fk_put_u64(e, (u32)e->args[0]);
+		if (type == PPME_SYSCALL_EVENTFD_E)
+			/* Parameter 2: flags (type: PT_UINT32): eventfd has none */
+			fk_put_u32(e, 0);
+		break;
+	default:
+		/* Parameter 1: res (type: PT_FD) */
+		fk_put_s64(e, e->ret);
+		if (type == PPME_SYSCALL_EVENTFD2_X)
+			/* Parameter 2: flags (type: PT_FLAGS16) */
+			fk_put_u16(e, fd_flags_to_ppm(e->args[1] & ~O_DIRECT));
+		break;
+	}
+	fk_evt_submit(e);
+}
+
+/* Kernel F_* -> fcntl_commands value of the table. */
+static u8 fcntl_cmd_to_ppm(u32 cmd)
+{
+	switch (cmd) {
+	case F_DUPFD: return 1;
+	case F_GETFD: return 2;
+	case F_SETFD: return 3;
+	case F_GETFL: return 4;
+	case F_SETFL: return 5;
+	case F_GETLK: return 6;		/* == F_GETLK64 on x86_64 */
+	case F_SETLK: return 8;
+	case F_SETLKW: return 9;
+	case F_SETOWN: return 10;
+	case F_GETOWN: return 12;
+	case F_SETSIG: return 13;
+	case F_GETSIG: return 15;
+	case F_SETOWN_EX: return 21;
+	case F_GETOWN_EX: return 22;
+	case F_OFD_GETLK: return 30;
+	case F_OFD_SETLK: return 31;
+	case F_OFD_SETLKW: return 32;
+	case F_SETLEASE: return 23;
+	case F_GETLEASE: return 24;
+	case F_NOTIFY: return 27;
+	case F_CANCELLK: return 25;
+	case F_DUPFD_CLOEXEC: return 26;
+	case F_SETPIPE_SZ: return 28;
+	case F_GETPIPE_SZ: return 29;
+	}
+	return 0;			/* UNKNOWN */
+}
+
+/* fcntl enter: fd, cmd; exit: res, fd, cmd. */
+static void fill_fcntl(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	if (type & 1)
+		/* Parameter 1: res (type: PT_FD) */
+		fk_put_s64(e, e->ret);
+	/* Parameter: fd (type: PT_FD) */
+	fk_put_s64(e, (int)e->args[0]);
+	/* Parameter: cmd (type: PT_ENUMFLAGS8) */
+	fk_put_u8(e, fcntl_cmd_to_ppm(e->args[1]));
+	fk_evt_submit(e);
+}
+
+/* mkdirat / mknod / mknodat exit. */
+static void fill_mknod_x(struct fk_evt *e, u16 type)
+{
+	bool at = type != PPME_SYSCALL_MKNOD_X;
+	int a = at ? 1 : 0;
+
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	if (at)
+		/* Parameter 2: dirfd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+	/* Parameter: path (type: PT_FSPATH / PT_FSRELPATH) */
+	fk_put_user_str(e, e->args[a]);
+	if (type == PPME_SYSCALL_MKDIRAT_X) {
+		/* Parameter 4: mode (type: PT_UINT32) */
+		fk_put_u32(e, e->args[2]);
+	} else {
+		/* Parameter: mode (type: PT_MODE): S_IF* and permission bits
+		 * are the table's */
+		fk_put_u32(e, e->args[a + 1] & 0177777);
+		/* Parameter: dev (type: PT_UINT32), as the caller encoded it */
+		fk_put_u32(e, e->args[a + 2]);
+	}
+	fk_evt_submit(e);
+}
+
+/* pidfd_open / pidfd_getfd exit. */
+static void fill_pidfd_x(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	/* Parameter 1: fd (type: PT_FD) */
+	fk_put_s64(e, e->ret);
+	if (type == PPME_SYSCALL_PIDFD_OPEN_X) {
+		/* Parameter 2: pid (type: PT_PID) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: flags (type: PT_FLAGS32): PIDFD_NONBLOCK */
+		fk_put_u32(e, (e->args[1] & O_NONBLOCK) ? 1 : 0);
+	} else {
+		/* Parameter 2: pid_fd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: target_fd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[1]);
+		/* Parameter 4: flags (type: PT_UINT32) */
+		fk_put_u32(e, e->args[2]);
+	}
+	fk_evt_submit(e);
+}
+
+/* Kernel IORING_SETUP_* -> io_uring_setup_flags of the table (which
+ * has IORING_SQ_NEED_WAKEUP at bit 2: the later kernel bits shift). */
+static u32 io_uring_flags_to_ppm(u32 flags)
+{
+	return (flags & 0x3) | ((flags & 0x7c) << 1);
+}
+
+/* io_uring_setup exit: res, entries and the params the kernel wrote. */
+static void fill_io_uring_setup_x(struct fk_evt *e, u16 type)
+{
+	/* struct io_uring_params: sq_entries, cq_entries, flags,
+	 * sq_thread_cpu, sq_thread_idle, features (u32 each) */
+	u32 p[6] = {};
+
+	if (copy_from_user_nofault(p, (const void __user *)e->args[1],
+				   sizeof(p))) {
+		fk_count_fault(e);
+		memset(p, 0, sizeof(p));
+	}
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: entries (type: PT_UINT32) */
+	fk_put_u32(e, e->args[0]);
+	/* Parameter 3: sq_entries (type: PT_UINT32) */
+	fk_put_u32(e, p[0]);
+	/* Parameter 4: cq_entries (type: PT_UINT32) */
+	fk_put_u32(e, p[1]);
+	/* Parameter 5: flags (type: PT_FLAGS32) */
+	fk_put_u32(e, io_uring_flags_to_ppm(p[2]));
+	/* Parameter 6: sq_thread_cpu (type: PT_UINT32) */
+	fk_put_u32(e, p[3]);
+	/* Parameter 7: sq_thread_idle (type: PT_UINT32) */
+	fk_put_u32(e, p[4]);
+	/* Parameter 8: features (type: PT_FLAGS32): IORING_FEAT_* == PPM */
+	fk_put_u32(e, p[5] & 0x7ff);
+	fk_evt_submit(e);
+}
+
+/* chdir / chroot exit: res, path; fchdir: fd (enter), res (exit). */
+static void fill_chdir(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	if (type == PPME_SYSCALL_FCHDIR_E) {
+		/* Parameter 1: fd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+	} else {
+		/* Parameter 1: res (type: PT_ERRNO) */
+		fk_put_s64(e, e->ret);
+		if (type != PPME_SYSCALL_FCHDIR_X)
+			/* Parameter 2: path (type: PT_CHARBUF; chroot: PT_FSPATH) */
+			fk_put_user_str(e, e->args[0]);
+	}
+	fk_evt_submit(e);
+}
+
+/* symlink / symlinkat / link / linkat exit. */
+static void fill_link_x(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	switch (type) {
+	case PPME_SYSCALL_SYMLINK_X:
+		/* Parameter 2: target (type: PT_CHARBUF) */
+		fk_put_user_str(e, e->args[0]);
+		/* Parameter 3: linkpath (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[1]);
+		break;
+	case PPME_SYSCALL_SYMLINKAT_X:
+		/* Parameter 2: target (type: PT_CHARBUF) */
+		fk_put_user_str(e, e->args[0]);
+		/* Parameter 3: linkdirfd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[1]);
+		/* Parameter 4: linkpath (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[2]);
+		break;
+	case PPME_SYSCALL_LINK_2_X:
+		/* Parameter 2: oldpath (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[0]);
+		/* Parameter 3: newpath (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[1]);
+		break;
+	default:	/* linkat */
+		/* Parameter 2: olddir (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: oldpath (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[1]);
+		/* Parameter 4: newdir (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[2]);
+		/* Parameter 5: newpath (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[3]);
+		/* Parameter 6: flags (type: PT_FLAGS32): AT_* == PPM_* */
+		fk_put_u32(e, e->args[4] & (AT_SYMLINK_FOLLOW | AT_EMPTY_PATH));
+		break;
+	}
+	fk_evt_submit(e);
+}
+
+/* unlink / rmdir / rename / renameat2 exit. */
+static void fill_path_x(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	switch (type) {
+	case PPME_SYSCALL_UNLINK_2_X:
+	case PPME_SYSCALL_RMDIR_2_X:
+		/* Parameter 2: path (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[0]);
+		break;
+	case PPME_SYSCALL_RENAME_X:
+		/* Parameter 2: oldpath (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[0]);
+		/* Parameter 3: newpath (type: PT_FSPATH) */
+		fk_put_user_str(e, e->args[1]);
+		break;
+	default:	/* renameat2 */
+		/* Parameter 2: olddirfd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: oldpath (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[1]);
+		/* Parameter 4: newdirfd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[2]);
+		/* Parameter 5: newpath (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[3]);
+		/* Parameter 6: flags (type: PT_FLAGS32): RENAME_* == PPM_* */
+		fk_put_u32(e, e->args[4] & 0x7);
+		break;
+	}
+	fk_evt_submit(e);
+}
+
+/* chmod / fchmod / fchmodat exit; the mode bits are the table's. */
+static void fill_chmod_x(struct fk_evt *e, u16 type)
+{
+	u32 mode;
+
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	if (type == PPME_SYSCALL_FCHMODAT_X) {
+		/* Parameter 2: dirfd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: filename (type: PT_FSRELPATH) */
+		fk_put_user_str(e, e->args[1]);
+		mode = e->args[2];
+	} else {
+		if (type == PPME_SYSCALL_FCHMOD_X)
+			/* Parameter 2: fd (type: PT_FD) */
+			fk_put_s64(e, (int)e->args[0]);
+		else
+			/* Parameter 2: filename (type: PT_FSPATH) */
+			fk_put_user_str(e, e->args[0]);
+		mode = e->args[1];
+	}
+	/* Parameter 3/4: mode (type: PT_MODE) */
+	fk_put_u32(e, mode & 07777);
+	fk_evt_submit(e);
+}
+
+/* unshare / setns, enter and exit. */
+static void fill_ns(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	if (type & 1) {
+		/* Parameter 1: res (type: PT_ERRNO) */
+		fk_put_s64(e, e->ret);
+	} else if (type == PPME_SYSCALL_SETNS_E) {
+		/* Parameter 1: fd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 2: nstype (type: PT_FLAGS32) */
+		fk_put_u32(e, clone_flags_to_ppm(e->args[1]));
+	} else {
+		/* Parameter 1: flags (type: PT_FLAGS32) */
+		fk_put_u32(e, clone_flags_to_ppm(e->args[0]));
+	}
+	fk_evt_submit(e);
+}
+
+/* init_module / finit_module exit. */
+static void fill_module_x(struct fk_evt *e, u16 type)
+{
+	u32 len;
+
+	fk_evt_begin(e, type);
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	if (type == PPME_SYSCALL_INIT_MODULE_X) {
+		len = min_t(u64, e->args[1], READ_ONCE(e->ring->snaplen));
+		/* Parameter 2: img (type: PT_BYTEBUF), up to snaplen bytes */
+		fk_put_user_bytes(e, e->args[0], len);
+		/* Parameter 3: length (type: PT_UINT64) */
+		fk_put_u64(e, e->args[1]);
+		/* Parameter 4: uargs (type: PT_CHARBUF) */
+		fk_put_user_str(e, e->args[2]);
+	} else {
+		/* Parameter 2: fd (type: PT_FD) */
+		fk_put_s64(e, (int)e->args[0]);
+		/* Parameter 3: uargs (type: PT_CHARBUF) */
+		fk_put_user_str(e, e->args[1]);
+		/* Parameter 4: flags (type: PT_FLAGS32): MODULE_INIT_* == PPM_* */
+		fk_put_u32(e, e->args[2] & 0x7);
+	}
+	fk_evt_submit(e);
+}
+
+/* bpf enter: cmd; exit: fd, cmd. */
+static void fill_bpf(struct fk_evt *e, u16 type)
+{
+	fk_evt_begin(e, type);
+	if (type & 1) {
+		/* Parameter 1: fd (type: PT_FD) */
+		fk_put_s64(e, e->ret);
+		/* Parameter 2: cmd (type: PT_ENUMFLAGS32) */
+		fk_put_u32(e, e->args[0]);
+	} else {
+		/* Parameter 1: cmd (type: PT_INT64) */
+		fk_put_s64(e, (int)e->args[0]);
+	}
+	fk_evt_submit(e);
+}
+
+/* mount enter: flags; exit: res, dev, dir, type. */
+static void fill_mount(struct fk_evt *e, u16 type)
+{
+	u64 flags;
+
+	fk_evt_begin(e, type);
+	if (!(type & 1)) {
+		flags = e->args[3];
+		/* the old MS_MGC_VAL magic in the upper half is no flag */
+		if ((flags & 0xffff0000ULL) == 0xC0ED0000ULL)
+			flags &= ~0xffff0000ULL;
+		/* Parameter 1: flags (type: PT_FLAGS32): MS_* == PPM_MS_* */
+		fk_put_u32(e, flags);
+		fk_evt_submit(e);
+		return;
+	}
+	/* Parameter 1: res (type: PT_ERRNO) */
+	fk_put_s64(e, e->ret);
+	/* Parameter 2: dev (type: PT_CHARBUF) */
+	fk_put_user_str(e, e->args[0]);
+	/* Parameter 3: dir (type: PT_FSPATH) */
+	fk_put_user_str(e, e->args[1]);
+	/* Parameter 4: type (type: PT_CHARBUF) */
+	fk_put_user_str(e, e->args[2]);
+	fk_evt_submit(e);
+}
+
 /* sched_process_exit: procexit */
 void fk_fill_procexit(struct fk_evt *e, struct task_struct *t)
 {
@@ -1126,7 +1678,107 @@ void fk_fill(struct fk_evt *e, u16 type)
 	case PPME_SYSCALL_CLONE3_E:
 	case PPME_SYSCALL_FORK_20_E:
 	case PPME_SYSCALL_VFORK_20_E:
+	case PPME_SYSCALL_RMDIR_2_E:
+	case PPME_SYSCALL_MKDIRAT_E:
+	case PPME_SYSCALL_MKNOD_E:
+	case PPME_SYSCALL_MKNODAT_E:
+	case PPME_SYSCALL_PIPE_E:
+	case PPME_SYSCALL_PIPE2_E:
+	case PPME_SYSCALL_CAPSET_E:
+	case PPME_SYSCALL_PRCTL_E:
+	case PPME_SYSCALL_PIDFD_OPEN_E:
+	case PPME_SYSCALL_PIDFD_GETFD_E:
+	case PPME_SYSCALL_IO_URING_SETUP_E:
 		return fill_empty(e, type);
+	case PPME_SYSCALL_SETUID_E:
+	case PPME_SYSCALL_SETGID_E:
+	case PPME_SYSCALL_SETRESUID_E:
+	case PPME_SYSCALL_SETRESGID_E:
+		return fill_setid_e(e, type);
+	case PPME_SYSCALL_SETUID_X:
+	case PPME_SYSCALL_SETGID_X:
+	case PPME_SYSCALL_SETRESUID_X:
+	case PPME_SYSCALL_SETRESGID_X:
+	case PPME_SOCKET_LISTEN_X:
+		return fill_res(e, type);
+	case PPME_SOCKET_LISTEN_E:
+		return fill_listen_e(e, type);
+	case PPME_SYSCALL_CAPSET_X:
+		return fill_capset_x(e, type);
+	case PPME_SYSCALL_PRCTL_X:
+		return fill_prctl_x(e, type);
+	case PPME_SYSCALL_PIPE_X:
+	case PPME_SYSCALL_PIPE2_X:
+		return fill_pipe_x(e, type);
+	case PPME_SOCKET_SOCKETPAIR_E:
+		return fill_socket(e, type);
+	case PPME_SOCKET_SOCKETPAIR_X:
+		return fill_socketpair_x(e, type);
+	case PPME_SYSCALL_EVENTFD_E:
+	case PPME_SYSCALL_EVENTFD_X:
+	case PPME_SYSCALL_EVENTFD2_E:
+	case PPME_SYSCALL_EVENTFD2_X:
+		return fill_eventfd(e, type);
+	case PPME_SYSCALL_FCNTL_E:
+	case PPME_SYSCALL_FCNTL_X:
+		return fill_fcntl(e, type);
+	case PPME_SYSCALL_MKDIRAT_X:
+	case PPME_SYSCALL_MKNOD_X:
+	case PPME_SYSCALL_MKNODAT_X:
+		return fill_mknod_x(e, type);
+	case PPME_SYSCALL_PIDFD_OPEN_X:
+	case PPME_SYSCALL_PIDFD_GETFD_X:
+		return fill_pidfd_x(e, type);
+	case PPME_SYSCALL_IO_URING_SETUP_X:
+		return fill_io_uring_setup_x(e, type);
+	case PPME_SYSCALL_CHDIR_E:
+	case PPME_SYSCALL_CHROOT_E:
+	case PPME_SYSCALL_SYMLINK_E:
+	case PPME_SYSCALL_SYMLINKAT_E:
+	case PPME_SYSCALL_LINK_2_E:
+	case PPME_SYSCALL_LINKAT_2_E:
+	case PPME_SYSCALL_UNLINK_2_E:
+	case PPME_SYSCALL_RENAME_E:
+	case PPME_SYSCALL_RENAMEAT2_E:
+	case PPME_SYSCALL_CHMOD_E:
+	case PPME_SYSCALL_FCHMOD_E:
+	case PPME_SYSCALL_FCHMODAT_E:
+	case PPME_SYSCALL_INIT_MODULE_E:
+	case PPME_SYSCALL_FINIT_MODULE_E:
+		return fill_empty(e, type);
+	case PPME_SYSCALL_CHDIR_X:
+	case PPME_SYSCALL_CHROOT_X:
+	case PPME_SYSCALL_FCHDIR_E:
+	case PPME_SYSCALL_FCHDIR_X:
+		return fill_chdir(e, type);
+	case PPME_SYSCALL_SYMLINK_X:
+	case PPME_SYSCALL_SYMLINKAT_X:
+	case PPME_SYSCALL_LINK_2_X:
+	case PPME_SYSCALL_LINKAT_2_X:
+		return fill_link_x(e, type);
+	case PPME_SYSCALL_UNLINK_2_X:
+	case PPME_SYSCALL_RMDIR_2_X:
+	case PPME_SYSCALL_RENAME_X:
+	case PPME_SYSCALL_RENAMEAT2_X:
+		return fill_path_x(e, type);
+	case PPME_SYSCALL_CHMOD_X:
+	case PPME_SYSCALL_FCHMOD_X:
+	case PPME_SYSCALL_FCHMODAT_X:
+		return fill_chmod_x(e, type);
+	case PPME_SYSCALL_UNSHARE_E:
+	case PPME_SYSCALL_UNSHARE_X:
+	case PPME_SYSCALL_SETNS_E:
+	case PPME_SYSCALL_SETNS_X:
+		return fill_ns(e, type);
+	case PPME_SYSCALL_INIT_MODULE_X:
+	case PPME_SYSCALL_FINIT_MODULE_X:
+		return fill_module_x(e, type);
+	case PPME_SYSCALL_BPF_2_E:
+	case PPME_SYSCALL_BPF_2_X:
+		return fill_bpf(e, type);
+	case PPME_SYSCALL_MOUNT_E:
+	case PPME_SYSCALL_MOUNT_X:
+		return fill_mount(e, type);
 	case PPME_SYSCALL_UNLINKAT_2_X:
 		return fill_unlinkat_x(e, type);
 	case PPME_SYSCALL_RENAMEAT_X:

@@ -116,10 +116,13 @@ static inline void fk_put_kstr(struct fk_evt *e, const char *s)
 }
 
 /*
- * A user NUL-terminated string, truncated to FK_MAX_STR bytes with the
- * NUL (as bpf_probe_read_user_str).  Returns the length stored.
+ * A user NUL-terminated string, truncated to `cap` (<= FK_MAX_STR) bytes
+ * with the NUL (as bpf_probe_read_user_str).  A fault -- an unmapped
+ * pointer, or no NUL before an unmapped page -- stores an empty param.
+ * Returns the length stored.
  */
-static inline u32 fk_put_user_str(struct fk_evt *e, unsigned long uaddr)
+static inline u32 fk_put_user_str_n(struct fk_evt *e, unsigned long uaddr,
+				    u32 cap)
 {
 	u32 max;
 	long r;
@@ -131,7 +134,8 @@ static inline u32 fk_put_user_str(struct fk_evt *e, unsigned long uaddr)
 		fk_put_len(e, 0);
 		return 0;
 	}
-	max = min_t(u32, FK_MAX_STR, e->limit - e->pos);
+	cap = min_t(u32, cap, FK_MAX_STR);
+	max = min_t(u32, cap, e->limit - e->pos);
 	p = fk_room(e, 1);
 	if (!p)
 		return 0;
@@ -146,7 +150,7 @@ static inline u32 fk_put_user_str(struct fk_evt *e, unsigned long uaddr)
 	}
 	if (r >= max) {
 		/* not NUL-terminated within max bytes */
-		if (max < FK_MAX_STR) {
+		if (max < cap) {
 			e->overflow = true;
 			return 0;
 		}
@@ -156,6 +160,11 @@ static inline u32 fk_put_user_str(struct fk_evt *e, unsigned long uaddr)
 	e->pos += r + 1;
 	fk_put_len(e, r + 1);
 	return r + 1;
+}
+
+static inline u32 fk_put_user_str(struct fk_evt *e, unsigned long uaddr)
+{
+	return fk_put_user_str_n(e, uaddr, FK_MAX_STR);
 }
 
 /* len raw user bytes appended to the current param; returns bytes stored. */

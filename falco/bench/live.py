@@ -292,7 +292,8 @@ def _rss_kb() -> int:
 
 
 def run_falco(exe: Path, seconds: float, loaded, interest: set[int],
-              name: str, types: set[int], rate: float = 0.0) -> Row:
+              name: str, types: set[int], rate: float = 0.0,
+              cpus_per_ring: int = 1) -> Row:
     """`falco run`'s pipeline in this process: LiveCapture batches into the
     default rules (alerts counted, not printed)."""
     from falco.live.live_capture import LiveCapture
@@ -301,7 +302,7 @@ def run_falco(exe: Path, seconds: float, loaded, interest: set[int],
     row = Row(name)
     detector = build_detector(loaded)
     with _pinned(cpu_split()[1]):
-        live = LiveCapture(interest)
+        live = LiveCapture(interest, cpus_per_ring=cpus_per_ring)
         try:
             _falco_row(row, live, detector, exe, seconds, types, rate)
         finally:
@@ -362,7 +363,7 @@ def _proc_rss_kb(pid: int) -> int:
 
 
 def run_c(exe: Path, consumer: Path, seconds: float, interest: Optional[set[int]],
-          types: set[int], rate: float = 0.0) -> Row:
+          types: set[int], rate: float = 0.0, cpus_per_ring: int = 1) -> Row:
     """The minimal C libbpf consumer of the same probe, same interest."""
     from falco.live.bpf_source import default_object
 
@@ -371,7 +372,7 @@ def run_c(exe: Path, consumer: Path, seconds: float, interest: Optional[set[int]
     args = [str(consumer), "-i",
             "all" if interest is None else ",".join(map(str, sorted(interest))),
             "-p", str(wl.pid), "-t", ",".join(map(str, sorted(types))),
-            str(default_object())]
+            "-g", str(cpus_per_ring), str(default_object())]
     cpus = cpu_split()[1]
     cons = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -446,11 +447,14 @@ def _median_row(runs: list[Row]) -> Row:
 def live_report(workload: str = "getppid", seconds: float = 2.0,
                 rules: Optional[list[str]] = None, workdir: Optional[str] = None,
                 search: bool = True, rounds: int = 3,
-                log: Callable[[str], None] = lambda s: None) -> dict:
+                log: Callable[[str], None] = lambda s: None,
+                cpus_per_ring: int = 1) -> dict:
     """Run every row `rounds` times, interleaved (and 'none' once more at
     the end), keep the median of each, then with `search` look for the
     highest 0-drop rate; return the report as a dict (what `--json`
-    prints)."""
+    prints).  `cpus_per_ring`: CPUs sharing one eBPF ring (1: a ring per
+    CPU; the CPU count: one ring for all, the layout before per-CPU
+    rings)."""
     import tempfile
 
     from falco import app
@@ -477,10 +481,13 @@ def live_report(workload: str = "getppid", seconds: float = 2.0,
             log(f"bench live: round {k + 1}/{rounds}: none, filtered, falco, c-libbpf")
             samples["none"].append(run_none(exe, seconds))
             samples["filtered"].append(
-                run_falco(exe, seconds, loaded, filtered, "filtered", types))
+                run_falco(exe, seconds, loaded, filtered, "filtered", types,
+                          cpus_per_ring=cpus_per_ring))
             samples["falco"].append(
-                run_falco(exe, seconds, loaded, recorded, "falco", types))
-            samples["c-libbpf"].append(run_c(exe, consumer, seconds, recorded, types))
+                run_falco(exe, seconds, loaded, recorded, "falco", types,
+                          cpus_per_ring=cpus_per_ring))
+            samples["c-libbpf"].append(run_c(exe, consumer, seconds, recorded, types,
+                                             cpus_per_ring=cpus_per_ring))
         samples["none"].append(run_none(exe, seconds))    # bracket the rounds
         rows = [_median_row(samples[name]) for name in ROWS]
         none = rows[0]
@@ -508,6 +515,7 @@ def live_report(workload: str = "getppid", seconds: float = 2.0,
             "interest_filtered": len(filtered),
             "cpus": os.cpu_count(),
             "kernel": os.uname().release,
+            "cpus_per_ring": cpus_per_ring,
             "loadavg": os.getloadavg(),
             "runs_with_other_probes": sum(r.runs_with_other_probes for r in rows),
             "rows": [r.as_dict() for r in rows],
@@ -516,7 +524,7 @@ def live_report(workload: str = "getppid", seconds: float = 2.0,
         if search:
             report["sustained"] = sustained_search(
                 exe, seconds, loaded, recorded, types,
-                by["falco"], log=log)
+                by["falco"], log=log, cpus_per_ring=cpus_per_ring)
         return report
     finally:
         if own_tmp is not None:
@@ -525,10 +533,11 @@ def live_report(workload: str = "getppid", seconds: float = 2.0,
 
 def sustained_search(exe: Path, seconds: float, loaded, interest: set[int],
                      types: set[int], unpaced: Row, steps: int = 4,
-                     log: Callable[[str], None] = lambda s: None) -> dict:
+                     log: Callable[[str], None] = lambda s: None,
+                     cpus_per_ring: int = 1) -> dict:
     """Highest workload rate (ops/s) seen with 0 drops in `falco`'s row:
     bisection between 0 and the unpaced rate, `steps` runs of `seconds`
-    each.  The 8 MiB ring absorbs bursts, so a short run can pass a rate
+    each.  The 8 MiB rings absorb bursts, so a short run can pass a rate
     that a long one would not: this is an upper bound for runs this long."""
     hi = unpaced.ops / unpaced.seconds if unpaced.seconds else 0.0
     tried = []
@@ -539,7 +548,8 @@ def sustained_search(exe: Path, seconds: float, loaded, interest: set[int],
     for _ in range(steps):
         rate = (lo + hi) / 2 if lo else hi / 4
         log(f"bench live: sustained search at {rate:,.0f} ops/s")
-        row = run_falco(exe, seconds, loaded, interest, "falco", types, rate=rate)
+        row = run_falco(exe, seconds, loaded, interest, "falco", types, rate=rate,
+                        cpus_per_ring=cpus_per_ring)
         seen = row.counters.get("events", 0) + row.drops
         tried.append({"ops_per_s": rate, "drops": row.drops,
                       "drops_before_start": row.drops_before_start,

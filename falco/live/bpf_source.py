@@ -5,10 +5,17 @@ fills its read-only config from the event table (syscall routes, params per
 event), loads it (``tp_btf`` programs, or ``raw_tracepoint`` ones where BTF
 tracing is refused), sets the syscall-interest map and attaches.
 
+Rings: one BPF ring buffer per CPU (``cpus_per_ring=1``) or per group of
+CPUs; CPU c writes only into ring ``c // cpus_per_ring``, so producers on
+different CPUs never contend for one ring's lock.  The loader creates the
+rings (``ring_bytes`` each) and puts them in the probe's
+``BPF_MAP_TYPE_ARRAY_OF_MAPS``.
+
 The probe writes with ``BPF_RB_NO_WAKEUP``: nobody is woken per record, the
-reader drains on its own clock.  `drain()` copies every ready record of the
-mapped ring into one ``bytes`` (records end to end, the ring's own 8-byte
-framing removed) and only then hands the space back to the kernel.
+reader drains on its own clock.  `drain()` copies every ready record of each
+mapped ring (records end to end, the ring's own 8-byte framing removed),
+hands the space back to the kernel, and merges the rings' records in
+timestamp order (as the kernel module's reader does).
 
     with BpfSource() as src:
         src.open(interest={PPM_SC codes} or None for all)
@@ -34,7 +41,7 @@ ARGV_CAP = 16384
 DEFAULT_ARGV_MAX = 4096
 DEFAULT_SNAPLEN = 80
 DEFAULT_RING_BYTES = 8 * 1024 * 1024
-_CONFIG_HEAD = struct.Struct("<QIIII")        # boot_time_ns .. pad
+_CONFIG_HEAD = struct.Struct("<QIIII")        # boot_time_ns .. cpus_per_ring
 _COUNTER_FIELDS = ("events", "drops_buffer", "drops_max_size", "faults",
                    "drops_scratch", "filtered")
 _COUNTERS = struct.Struct("<%dQ" % len(_COUNTER_FIELDS))
@@ -82,16 +89,43 @@ def syscall_codes(names: Iterable[str]) -> set[int]:
     return out
 
 
+class _Ring:
+    """One mapped BPF ring buffer: its consumer page (read-write) and its
+    producer page + data pages mapped twice (read-only)."""
+
+    def __init__(self, fd: int, size: int, page: int) -> None:
+        self.fd = fd
+        self.cons = mmap.mmap(fd, page, mmap.MAP_SHARED,
+                              mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        self.prod = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED,
+                              mmap.PROT_READ, offset=page)
+        self.view = memoryview(self.prod)
+
+    def pending(self) -> int:
+        prod, = struct.unpack_from("<Q", self.prod, 0)
+        cons, = struct.unpack_from("<Q", self.cons, 0)
+        return prod - cons
+
+    def close(self) -> None:
+        self.view.release()
+        self.cons.close()
+        self.prod.close()
+        os.close(self.fd)
+
+
 class BpfSource:
-    """One loaded probe and its ring buffer."""
+    """One loaded probe and its ring buffers (one per CPU or CPU group)."""
 
     def __init__(self, obj_path: Optional[os.PathLike] = None, *,
                  ring_bytes: int = DEFAULT_RING_BYTES,
                  argv_max: int = DEFAULT_ARGV_MAX,
                  snaplen: int = DEFAULT_SNAPLEN,
-                 attach: str = "auto") -> None:
+                 attach: str = "auto",
+                 cpus_per_ring: int = 1) -> None:
         if ring_bytes < 4096 or ring_bytes & (ring_bytes - 1):
             raise ValueError("ring_bytes must be a power of two >= 4096")
+        if cpus_per_ring < 1:
+            raise ValueError("cpus_per_ring must be >= 1")
         if not 0 < argv_max <= ARGV_CAP:
             raise ValueError(f"argv_max must be in 1..{ARGV_CAP}")
         if attach not in ("auto", "btf", "raw"):
@@ -101,15 +135,20 @@ class BpfSource:
         self.argv_max = argv_max
         self.snaplen = min(max(snaplen, 0), ARGV_CAP)
         self.attach_mode = attach
+        self.cpus_per_ring = cpus_per_ring
         self.mode: Optional[str] = None     # "btf" or "raw" once loaded
         self._obj = ffi.NULL
         self._links: list = []
         self._routes: list[tuple[int, int]] = []
         self._ncpus = 0
-        self._cons: Optional[mmap.mmap] = None
-        self._prod: Optional[mmap.mmap] = None
-        self._view: Optional[memoryview] = None
+        self._ring_fds: list[int] = []      # created, not yet mapped
+        self._rings: list[_Ring] = []
         self._page = mmap.PAGESIZE
+
+    @property
+    def nrings(self) -> int:
+        """Rings in use: ceil(possible CPUs / cpus_per_ring)."""
+        return -(-self._ncpus // self.cpus_per_ring)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -147,7 +186,7 @@ class BpfSource:
         else:
             raise BpfUnavailable("cannot load the BPF probe: " + "; ".join(errors))
         self.set_interest(interest)
-        self._map_ring()
+        self._map_rings()
 
     def start(self) -> None:
         """Attach the programs: records start flowing."""
@@ -173,13 +212,9 @@ class BpfSource:
 
     def close(self) -> None:
         self.stop()
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-        for m in (self._cons, self._prod):
-            if m is not None:
-                m.close()
-        self._cons = self._prod = None
+        while self._rings:
+            self._rings.pop().close()
+        self._close_ring_fds()
         self._close_obj()
 
     # -- configuration ---------------------------------------------------
@@ -199,30 +234,37 @@ class BpfSource:
 
     def counters(self) -> dict[str, int]:
         """Counters summed over CPUs: events, drops by reason, faults."""
+        totals = dict.fromkeys(_COUNTER_FIELDS + ("drops",), 0)
+        for per_cpu in self.counters_per_cpu():
+            for k, v in per_cpu.items():
+                totals[k] += v
+        return totals
+
+    def counters_per_cpu(self) -> list[dict[str, int]]:
+        """Each CPU's counters (CPU c's records are in ring_of_cpu(c))."""
         fd = self._map_fd("fb_counters")
         buf = ffi.new("uint8_t[]", _COUNTERS.size * self._ncpus)
         key = ffi.new("uint32_t *", 0)
         libbpf.check(libbpf.lib().bpf_map_lookup_elem(fd, key, buf),
                      "lookup fb_counters")
         raw = bytes(ffi.buffer(buf))
-        totals = [0] * len(_COUNTER_FIELDS)
+        out = []
         for cpu in range(self._ncpus):
-            for i, v in enumerate(_COUNTERS.unpack_from(raw, cpu * _COUNTERS.size)):
-                totals[i] += v
-        out = dict(zip(_COUNTER_FIELDS, totals))
-        out["drops"] = (out["drops_buffer"] + out["drops_max_size"]
-                        + out["drops_scratch"])
+            c = dict(zip(_COUNTER_FIELDS,
+                         _COUNTERS.unpack_from(raw, cpu * _COUNTERS.size)))
+            c["drops"] = (c["drops_buffer"] + c["drops_max_size"]
+                          + c["drops_scratch"])
+            out.append(c)
         return out
+
+    def ring_of_cpu(self, cpu: int) -> int:
+        return cpu // self.cpus_per_ring
 
     # -- reading ---------------------------------------------------------
 
     def pending(self) -> int:
         """Bytes the kernel has committed and we have not drained."""
-        if self._prod is None:
-            return 0
-        prod, = struct.unpack_from("<Q", self._prod, 0)
-        cons, = struct.unpack_from("<Q", self._cons, 0)
-        return prod - cons
+        return sum(r.pending() for r in self._rings)
 
     def wait(self, timeout: float, interval: float = 0.005) -> bool:
         """Timed polling (the probe never wakes us): True once data is ready."""
@@ -234,15 +276,29 @@ class BpfSource:
         return True
 
     def drain(self, max_bytes: int = 1 << 20) -> bytes:
-        """Every ready record (up to about max_bytes), laid end to end."""
-        if self._view is None:
+        """Every ready record (up to about max_bytes per ring), laid end to
+        end in timestamp order across the rings."""
+        if not self._rings:
             raise RuntimeError("BpfSource not open")
+        chunks = [c for c in (self.drain_ring(i, max_bytes)
+                              for i in range(len(self._rings))) if c]
+        if len(chunks) <= 1:
+            return chunks[0] if chunks else b""
+        from falco_engine.decoder import merge_by_time
+
+        merged, _ = merge_by_time(chunks)
+        return merged
+
+    def drain_ring(self, index: int, max_bytes: int = 1 << 20) -> bytes:
+        """Ring `index`'s ready records (in time order: one ring is written
+        by its CPUs with migration disabled), laid end to end."""
         from falco_engine.decoder import drain_bpf_ring
 
+        ring = self._rings[index]
         # The walk and the copy run in C, with acquire/release accesses to
         # the positions the kernel shares; the data pages follow the
         # producer page and are mapped twice, so a record never wraps.
-        return drain_bpf_ring(self._view, self._cons, self._page,
+        return drain_bpf_ring(ring.view, ring.cons, self._page,
                               self.ring_bytes - 1, max_bytes)
 
     # -- internals -------------------------------------------------------
@@ -260,7 +316,7 @@ class BpfSource:
     def _config(self, table) -> bytes:
         boot = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         head = _CONFIG_HEAD.pack(boot, os.getpid(), self.argv_max,
-                                 self.snaplen, 0)
+                                 self.snaplen, self.cpus_per_ring)
         routes = b"".join(struct.pack("<HH", max(e, 0), sc)
                           for e, sc in self._routes)
         nparams = bytearray(EVENT_MAX)
@@ -288,24 +344,51 @@ class BpfSource:
         libbpf.check(lib.bpf_map__set_max_entries(self._map("fb_scratch"),
                                                   self._ncpus),
                      "size fb_scratch")
-        libbpf.check(lib.bpf_map__set_max_entries(self._map("fb_ring"),
-                                                  self.ring_bytes),
-                     "size fb_ring")
+        # The rings: created here, the first one doubling as the
+        # template the kernel checks every slot of fb_rings against.
+        self._create_rings(lib)
+        rings = self._map("fb_rings")
+        libbpf.check(lib.bpf_map__set_max_entries(rings, self.nrings),
+                     "size fb_rings")
+        libbpf.check(lib.bpf_map__set_inner_map_fd(rings, self._ring_fds[0]),
+                     "fb_rings template")
         rc = lib.bpf_object__load(self._obj)
         if rc < 0:
             raise BpfError(-rc, f"load: {os.strerror(-rc)} "
                                 f"[{libbpf.log_tail(4)}]")
+        fd = self._map_fd("fb_rings")
+        key = ffi.new("uint32_t *")
+        val = ffi.new("uint32_t *")
+        for i, ring_fd in enumerate(self._ring_fds):
+            key[0], val[0] = i, ring_fd
+            libbpf.check(lib.bpf_map_update_elem(fd, key, val, 0),
+                         "update fb_rings")
 
-    def _map_ring(self) -> None:
-        fd = self._map_fd("fb_ring")
-        page = self._page
-        self._cons = mmap.mmap(fd, page, mmap.MAP_SHARED,
-                               mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._prod = mmap.mmap(fd, page + 2 * self.ring_bytes, mmap.MAP_SHARED,
-                               mmap.PROT_READ, offset=page)
-        self._view = memoryview(self._prod)
+    def _create_rings(self, lib) -> None:
+        self._close_ring_fds()
+        for i in range(self.nrings):
+            fd = lib.bpf_map_create(libbpf.BPF_MAP_TYPE_RINGBUF,
+                                    f"fb_ring{i}".encode()[:15], 0, 0,
+                                    self.ring_bytes, ffi.NULL)
+            self._ring_fds.append(libbpf.check(fd, f"create ring {i}"))
+
+    def _close_ring_fds(self) -> None:
+        while self._ring_fds:
+            os.close(self._ring_fds.pop())
+
+    def _map_rings(self) -> None:
+        # the mappings own the fds from here on
+        fds, self._ring_fds = self._ring_fds, []
+        try:
+            while fds:
+                self._rings.append(_Ring(fds[0], self.ring_bytes, self._page))
+                fds.pop(0)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _close_obj(self) -> None:
+        self._close_ring_fds()
         if self._obj != ffi.NULL:
             libbpf.lib().bpf_object__close(self._obj)
             self._obj = ffi.NULL

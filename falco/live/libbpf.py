@@ -46,6 +46,10 @@ void *bpf_map__initial_value(struct bpf_map *map, size_t *psize);
 int bpf_map__set_initial_value(struct bpf_map *map, const void *data,
                                size_t size);
 
+int bpf_map_create(int map_type, const char *map_name, uint32_t key_size,
+                   uint32_t value_size, uint32_t max_entries,
+                   const void *opts);
+int bpf_map__set_inner_map_fd(struct bpf_map *map, int fd);
 int bpf_map_update_elem(int fd, const void *key, const void *value,
                         uint64_t flags);
 int bpf_map_lookup_elem(int fd, const void *key, void *value);
@@ -55,6 +59,9 @@ int libbpf_num_possible_cpus(void);
 
 ffi = FFI()
 ffi.cdef(_CDEF)
+
+# enum bpf_map_type values (uapi/linux/bpf.h) the loader creates maps of.
+BPF_MAP_TYPE_RINGBUF = 27
 
 _lib: Any = None
 # FALCO_BPF_LOG=FILE appends every libbpf message (the verifier's full log).

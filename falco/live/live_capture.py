@@ -48,12 +48,14 @@ class LiveCapture:
 
     def __init__(self, interest: set[int] | None = None,
                  ring_bytes: int = 8 << 20, poll_interval: float = 0.02,
-                 driver: str = "ebpf") -> None:
+                 driver: str = "ebpf", cpus_per_ring: int = 1) -> None:
+        """`ring_bytes`: each eBPF ring (one per `cpus_per_ring` CPUs)."""
         if driver == "kmod":
             from falco.live.kmod_source import KmodSource
             self.source = KmodSource()
         else:
-            self.source = BpfSource(ring_bytes=ring_bytes)
+            self.source = BpfSource(ring_bytes=ring_bytes,
+                                    cpus_per_ring=cpus_per_ring)
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self.source.open(interest)

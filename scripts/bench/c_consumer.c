@@ -5,19 +5,22 @@
  * fills its .rodata config exactly as falco/live/bpf_source.py does
  * (BpfSource._config / _load: boot time, own tgid, argv_max, snaplen, the
  * x86_64 syscall routes and per-event param counts from the generated
- * event table), sizes fb_scratch / fb_ring, sets fb_interest, attaches and
- * drains the ring with ring_buffer__consume(), counting records.  Nothing is
+ * event table), sizes fb_scratch, creates one ring per CPU into fb_rings
+ * (as BpfSource does), sets fb_interest, attaches and drains the rings with
+ * ring_buffer__consume(), counting records.  Nothing is
  * decoded beyond the header (tid, type).
  *
  * Build: gcc -O2 -I driver -I driver/bpf c_consumer.c -lbpf -o c_consumer
  *
  *   c_consumer OBJ [-r RING_BYTES] [-a auto|btf|raw] [-i SC,SC,...|all]
  *              [-p PID] [-t TYPE,TYPE,...] [-P POLL_US] [-d CONFIG_OUT]
+ *              [-g CPUS_PER_RING]
  *
  * -i: PPM_SC codes of interest (BpfSource.open's `interest`; "all" = None).
  * -p / -t: also count records of this tid / of these event types.
  * -d: write the config blob and exit without loading (the test compares it
  *     with BpfSource._config).
+ * -g: CPUs sharing one ring (BpfSource's cpus_per_ring; default 1).
  * Prints "ready <btf|raw>" once attached; on SIGINT/SIGTERM detaches,
  * drains what is left and prints one JSON line (records, counters, CPU).
  */
@@ -41,6 +44,7 @@
 
 #define FB_DEFAULT_SNAPLEN	80	/* bpf_source.DEFAULT_SNAPLEN */
 #define NPROGS			5
+#define FB_MAX_RINGS		1024
 
 static const char *progs_btf[NPROGS] = {
 	"fb_sys_enter_btf", "fb_sys_exit_btf", "fb_proc_exit_btf",
@@ -93,6 +97,8 @@ static uint64_t clock_ns(clockid_t id)
 }
 
 /* The same bytes as BpfSource._config(). */
+static uint32_t cpus_per_ring = 1;
+
 static void fill_config(struct fb_config *cfg, uint32_t argv_max,
 			uint32_t snaplen)
 {
@@ -103,6 +109,7 @@ static void fill_config(struct fb_config *cfg, uint32_t argv_max,
 	cfg->falco_tgid = getpid();
 	cfg->argv_max = argv_max;
 	cfg->snaplen = snaplen;
+	cfg->cpus_per_ring = cpus_per_ring;
 	for (nr = 0; nr < FB_SYSCALL_NR_MAX; nr++) {
 		int16_t enter = -1;
 		uint16_t sc = 0;
@@ -136,12 +143,16 @@ static int parse_list(const char *s, uint8_t *set, int max)
 	return 0;
 }
 
+/* One ring per cpus_per_ring CPUs, created as BpfSource._create_rings. */
+static int ring_fds[FB_MAX_RINGS];
+static int nrings;
+
 static int load(struct bpf_object **objp, const char *path, const char **progs,
 		const char **other, struct fb_config *cfg, int ncpus,
 		uint32_t ring_bytes)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
-	struct bpf_map *rodata;
+	struct bpf_map *rodata, *rings;
 	size_t size = 0;
 	int i, err;
 
@@ -162,14 +173,35 @@ static int load(struct bpf_object **objp, const char *path, const char **progs,
 		bpf_object__close(obj);
 		return -EINVAL;
 	}
+	nrings = (ncpus + cpus_per_ring - 1) / cpus_per_ring;
+	for (i = 0; i < nrings; i++) {
+		if (ring_fds[i] > 0)
+			close(ring_fds[i]);
+		ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "fb_ring", 0, 0,
+					     ring_bytes, NULL);
+		if (ring_fds[i] < 0) {
+			bpf_object__close(obj);
+			return ring_fds[i];
+		}
+	}
+	rings = bpf_object__find_map_by_name(obj, "fb_rings");
 	if ((err = bpf_map__set_initial_value(rodata, cfg, sizeof(*cfg))) ||
 	    (err = bpf_map__set_max_entries(
 		     bpf_object__find_map_by_name(obj, "fb_scratch"), ncpus)) ||
-	    (err = bpf_map__set_max_entries(
-		     bpf_object__find_map_by_name(obj, "fb_ring"), ring_bytes)) ||
+	    (err = bpf_map__set_max_entries(rings, nrings)) ||
+	    (err = bpf_map__set_inner_map_fd(rings, ring_fds[0])) ||
 	    (err = bpf_object__load(obj))) {
 		bpf_object__close(obj);
 		return err;
+	}
+	for (i = 0; i < nrings; i++) {
+		uint32_t key = i;
+
+		if ((err = bpf_map_update_elem(bpf_map__fd(rings), &key,
+					       &ring_fds[i], 0))) {
+			bpf_object__close(obj);
+			return err;
+		}
 	}
 	*objp = obj;
 	return 0;
@@ -188,7 +220,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	int opt, ncpus, i, fd, err = -1;
 
-	while ((opt = getopt(argc, argv, "r:a:i:p:t:P:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:a:i:p:t:P:d:g:")) != -1) {
 		switch (opt) {
 		case 'r': ring_bytes = strtoul(optarg, NULL, 0); break;
 		case 'a': attach = optarg; break;
@@ -205,6 +237,11 @@ int main(int argc, char **argv)
 			break;
 		case 'P': poll_us = strtol(optarg, NULL, 10); break;
 		case 'd': dump = optarg; break;
+		case 'g':
+			cpus_per_ring = strtoul(optarg, NULL, 10);
+			if (!cpus_per_ring)
+				return 2;
+			break;
 		default: return 2;
 		}
 	}
@@ -224,7 +261,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0)
+	if (ncpus <= 0 || ncpus > FB_MAX_RINGS)
 		return 1;
 	if (strcmp(attach, "raw")) {
 		err = load(&obj, argv[optind], progs_btf, progs_raw, &cfg, ncpus,
@@ -256,8 +293,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "fb_ring")),
-			      on_record, NULL, NULL);
+	rb = ring_buffer__new(ring_fds[0], on_record, NULL, NULL);
+	for (i = 1; rb && i < nrings; i++) {
+		if (ring_buffer__add(rb, ring_fds[i], on_record, NULL)) {
+			ring_buffer__free(rb);
+			rb = NULL;
+		}
+	}
 	if (!rb) {
 		fprintf(stderr, "c_consumer: ring_buffer__new failed\n");
 		return 1;

@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -55,6 +56,9 @@
 #define DIR_A		"/tmp/kmod_dir_a"
 #define DIR_B		"/tmp/kmod_dir_b"
 #define MEMFD_NAME	"kmod_memfd"
+#define DIR_C		"/tmp/kmod_dir_c"
+#define LISTEN_BACKLOG	4
+#define EFD_CLOEXEC_VAL	O_CLOEXEC	/* EFD_CLOEXEC, without sys/eventfd.h */
 
 static int n_pass, n_fail;
 static int ncpu;
@@ -466,11 +470,40 @@ static int workload(void *arg)
 		if (fd >= 0)
 			close(fd);
 	}
+	/* credentials, pipes, fcntl, eventfd, prctl, mkdirat / rmdir,
+	 * pidfd: dedicated events in both drivers (no machine-dependent
+	 * params outside the parity test's list) */
+	{
+		int pfd[2], efd, pidfd;
+
+		touch = *(volatile const char *)DIR_C;
+		if (syscall(SYS_setresuid, -1, -1, -1) ||
+		    syscall(SYS_setresgid, -1, -1, -1) ||
+		    syscall(SYS_setuid, 0) || syscall(SYS_setgid, 0))
+			return 20;
+		if (syscall(SYS_pipe2, pfd, O_CLOEXEC | O_NONBLOCK) ||
+		    syscall(SYS_fcntl, pfd[0], F_GETFL) < 0)
+			return 21;
+		efd = syscall(SYS_eventfd2, 5, EFD_CLOEXEC_VAL);
+		if (efd < 0 || syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) < 0)
+			return 22;
+		if (syscall(SYS_mkdirat, AT_FDCWD, DIR_C, 0711) ||
+		    syscall(SYS_rmdir, DIR_C))
+			return 23;
+		pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+		if (pidfd < 0)
+			return 24;
+		close(pidfd);
+		close(efd);
+		close(pfd[0]);
+		close(pfd[1]);
+	}
 	/* socket / bind / listen / connect / accept over loopback */
 	ls = socket(AF_INET, SOCK_STREAM, 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(ls, 4) || getsockname(ls, (struct sockaddr *)&sa, &sl))
+	    listen(ls, LISTEN_BACKLOG) ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl))
 		return 12;
 	cs = socket(AF_INET, SOCK_STREAM, 0);
 	if (cs < 0 || connect(cs, (struct sockaddr *)&sa, sizeof(sa)))
@@ -642,6 +675,54 @@ static void check_workload(struct workload_out *w, pid_t self)
 	      r && param_s64(r, 0) >= 3 && p && len == 13 &&
 	      p[0] == PPM_AF_INET && rd16(p + 11) == w->port,
 	      "accept exit missing or wrong");
+
+	/* listen, credentials, pipe2, fcntl, eventfd2, prctl, mkdirat,
+	 * rmdir, pidfd_open: their own events, not generic ones */
+	r = find(PPME_SOCKET_LISTEN_E, c, NULL);
+	e = find(PPME_SOCKET_LISTEN_X, c, NULL);
+	CHECK("listen: fd, backlog, res",
+	      r && param_s64(r, 0) >= 3 && param_s64(r, 1) == LISTEN_BACKLOG &&
+	      e && param_s64(e, 0) == 0, "listen missing or wrong");
+	r = find(PPME_SYSCALL_SETRESUID_E, c, NULL);
+	e = find(PPME_SYSCALL_SETRESUID_X, c, NULL);
+	CHECK("setresuid: ruid, euid, suid, res",
+	      r && (uint32_t)param_s64(r, 0) == 0xffffffffu &&
+	      (uint32_t)param_s64(r, 2) == 0xffffffffu && e &&
+	      param_s64(e, 0) == 0, "setresuid missing or wrong");
+	r = find(PPME_SYSCALL_SETUID_E, c, NULL);
+	e = find(PPME_SYSCALL_SETUID_X, c, NULL);
+	CHECK("setuid: uid, res", r && param_s64(r, 0) == 0 && e &&
+	      param_s64(e, 0) == 0, "setuid missing or wrong");
+	r = find(PPME_SYSCALL_PIPE2_X, c, NULL);
+	CHECK("pipe2 exit: res, fds, ino, flags",
+	      r && param_s64(r, 0) == 0 && param_s64(r, 1) >= 3 &&
+	      param_s64(r, 2) == param_s64(r, 1) + 1 && param_s64(r, 3) > 0 &&
+	      (uint32_t)param_s64(r, 4) == (PPM_O_CLOEXEC | PPM_O_NONBLOCK),
+	      "pipe2 exit missing or wrong");
+	r = find(PPME_SYSCALL_FCNTL_X, c, NULL);
+	CHECK("fcntl exit: res, fd, cmd F_GETFL",
+	      r && param_s64(r, 0) >= 0 && param_s64(r, 1) >= 3 &&
+	      param_s64(r, 2) == 4, "fcntl exit missing or wrong");
+	r = find(PPME_SYSCALL_EVENTFD2_E, c, NULL);
+	e = find(PPME_SYSCALL_EVENTFD2_X, c, NULL);
+	CHECK("eventfd2: initval, res, flags",
+	      r && param_s64(r, 0) == 5 && e && param_s64(e, 0) >= 3 &&
+	      param_s64(e, 1) == PPM_O_CLOEXEC, "eventfd2 missing or wrong");
+	r = find(PPME_SYSCALL_PRCTL_X, c, NULL);
+	CHECK("prctl exit: res, option", r && param_s64(r, 0) >= 0 &&
+	      param_s64(r, 1) == PR_GET_DUMPABLE, "prctl exit missing or wrong");
+	r = find(PPME_SYSCALL_MKDIRAT_X, c, NULL);
+	CHECK("mkdirat exit: res, dirfd, path, mode",
+	      r && param_s64(r, 0) == 0 && param_s64(r, 1) == AT_FDCWD &&
+	      param_is_str(r, 2, DIR_C) && param_s64(r, 3) == 0711,
+	      "mkdirat exit missing or wrong");
+	r = find(PPME_SYSCALL_RMDIR_2_X, c, NULL);
+	CHECK("rmdir exit: res, path", r && param_s64(r, 0) == 0 &&
+	      param_is_str(r, 1, DIR_C), "rmdir exit missing or wrong");
+	r = find(PPME_SYSCALL_PIDFD_OPEN_X, c, NULL);
+	CHECK("pidfd_open exit: fd, pid, flags",
+	      r && param_s64(r, 0) >= 3 && param_s64(r, 1) == c &&
+	      param_s64(r, 2) == 0, "pidfd_open exit missing or wrong");
 
 	/* dup2 */
 	at = -1;

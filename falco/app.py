@@ -258,7 +258,8 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     from falco.metrics import MetricsCollector
     from falco.webserver import WebServer
     from falco.live.privileges import drop_after_attach
-    drop_after_attach("kmod" if live.source.mode == "kmod" else "ebpf", log)
+    drop_after_attach("kmod" if live.source.mode == "kmod" else "ebpf", log,
+                      other_threads=[out.run_in_output_thread])
 
     def _stop(signum, frame):
         live.stop()

@@ -282,6 +282,17 @@ def test_falco_run_drops_capabilities_and_still_alerts(tmp_path):
         assert caps["CapPrm"] == want and caps["CapInh"] == 0
         assert caps["CapBnd"] == want & start["CapBnd"]
         assert caps["CapAmb"] == 0
+        # Capabilities are per thread: the threads started before the
+        # attach (the output thread) dropped theirs too.
+        deadline = time.monotonic() + 10
+        while True:
+            tasks = {t: P.status_caps(f"{proc.pid}/task/{t}")
+                     for t in os.listdir(f"/proc/{proc.pid}/task")}
+            full = {t: hex(c["CapEff"]) for t, c in tasks.items() if c["CapEff"] != want}
+            if not full or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert len(tasks) > 1 and not full, full
         time.sleep(0.5)
         with open("/etc/shadow", "rb"):
             pass

@@ -135,14 +135,22 @@ def cap_names(mask: int) -> str:
     return ",".join(names.get(c, str(c)) for c in range(64) if mask >> c & 1) or "none"
 
 
-def drop_after_attach(driver: str, log: Callable[[str], None]) -> None:
+def drop_after_attach(driver: str, log: Callable[[str], None],
+                      other_threads: Iterable[Callable[[Callable[[], object]], object]] = ()
+                      ) -> None:
     """`falco run`'s call, once the driver is attached: drop, and say what
-    is kept.  A failure is logged, never fatal (falco keeps watching)."""
+    is kept.  Capabilities belong to threads: each of `other_threads` (a
+    function that runs a callable on a thread started before the attach,
+    such as the output thread) drops its own too.  A failure is logged,
+    never fatal (falco keeps watching)."""
     if os.geteuid() != 0 and not get_caps()["effective"]:
         return
+    keep = keep_for(driver)
     try:
-        after = drop_capabilities(keep_for(driver))
-    except PrivilegeError as exc:
+        after = drop_capabilities(keep)
+        for run_there in other_threads:
+            run_there(lambda: drop_capabilities(keep))
+    except (PrivilegeError, TimeoutError) as exc:
         log(f"falco: warning: capabilities not dropped: {exc}")
         return
     log(f"falco: capabilities dropped after attach; kept "

@@ -200,6 +200,15 @@ def build_channels(cfg, stdout=None) -> list[Channel]:
 _STOP = object()
 
 
+class _Call:
+    """A function the output thread runs between alerts (per-thread state,
+    such as capabilities, can only be changed by the thread itself)."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+
 class OutputDispatcher:
     """Bounded queue + one output thread.  Use as:
 
@@ -303,6 +312,33 @@ class OutputDispatcher:
             self._thread.start()
         return self
 
+    def run_in_output_thread(self, fn: Callable[[], object], timeout: float = 5.0) -> object:
+        """Run `fn` on the output thread (inline when there is none) and
+        return its result or raise its exception; TimeoutError if the
+        thread does not get to it in `timeout` seconds (a stalled sink)."""
+        if self._thread is None:
+            return fn()
+        done = threading.Event()
+        box: dict = {}
+
+        def call() -> None:
+            try:
+                box["result"] = fn()
+            except BaseException as exc:   # noqa: BLE001 - handed to the caller
+                box["error"] = exc
+            finally:
+                done.set()
+
+        try:
+            self._queue.put(_Call(call), timeout=timeout)
+        except queue.Full:
+            raise TimeoutError("the output queue is full") from None
+        if not done.wait(timeout):
+            raise TimeoutError("the output thread did not answer")
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued message has been handed to the channels
         (and flushed).  True if the queue drained in time."""
@@ -348,7 +384,9 @@ class OutputDispatcher:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP:
+            if isinstance(item, _Call):
+                item.fn()
+            elif item is not _STOP:
                 self._deliver(item)
             self._queue.task_done()
 
@@ -365,6 +403,9 @@ class OutputDispatcher:
                 if item is _STOP:
                     self._flush_channels()
                     return
+                if isinstance(item, _Call):
+                    item.fn()
+                    continue
                 self._deliver(item)
                 if not self.buffered:
                     self._flush_channels()

@@ -212,9 +212,9 @@ thread.totexectime|RELTIME||total CPU time of the thread
 thread.cgroups|CHARBUF||all cgroups of the thread
 thread.cgroup|CHARBUF|K|cgroup of the thread for one subsystem
 thread.nametid|CHARBUF||process name and thread id
-thread.cpu|UINT64||CPU usage of the thread
-thread.cpu.user|UINT64||user-mode CPU usage of the thread
-thread.cpu.system|UINT64||kernel-mode CPU usage of the thread
+thread.cpu|UINT64||CPU ticks the thread used since its previous procinfo event (at most 100)
+thread.cpu.user|UINT64||user-mode CPU ticks the thread used since its previous procinfo event
+thread.cpu.system|UINT64||kernel-mode CPU ticks the thread used since its previous procinfo event
 thread.vmsize|UINT64||virtual memory of the thread's process
 thread.vmrss|UINT64||resident memory of the thread's process
 thread.vmsize.b|UINT64||virtual memory in bytes

@@ -71,6 +71,12 @@ cdef class ThreadInfo:
     cdef public bint exe_from_memfd
     cdef public dict fds            # {fd: FdInfo}; threads of one process share it
     cdef public bint closed         # procexit seen, removal pending
+    cdef public int nthreads        # main thread: its process's other threads known
+    cdef public uint64_t cpu_user       # ticks at the last procinfo event
+    cdef public uint64_t cpu_system
+    cdef public uint64_t cpu_user_d     # ticks since the sample before
+    cdef public uint64_t cpu_system_d
+    cdef public uint64_t cpu_total_d
     # Per-syscall state, as libsinsp keeps it per thread.
     cdef public int64_t lastevent_fd    # fd of the current syscall (-1 none)
     cdef public int lastevent_type      # type of the last enter event
@@ -106,6 +112,12 @@ cdef class StateEngine(StateHook):
     cdef list pending_fds           # [(fd table dict, fd)]
     cdef public bint live            # unknown tids are read from /proc
     cdef public str proc_root        # where /proc is (tests point it elsewhere)
+    # Live: asked (request(full_id, runtime)) for each new container id; it
+    # fills `containers` later from another thread (falco/live/container_meta).
+    cdef public object container_resolver
+    # fd.*ip.name: an object whose `index` maps packed addresses to the
+    # watched host names resolving to them (falco/live/dns_names.py).
+    cdef public object host_names
 
     # The thread of the last lookup: consecutive events mostly share a
     # tid, and a hit skips making a Python int and a dict probe.
@@ -115,6 +127,8 @@ cdef class StateEngine(StateHook):
     cdef ThreadInfo _find(self, int64_t tid)
     cdef ThreadInfo get_thread(self, int64_t tid, bint create)
     cdef int _add_thread(self, ThreadInfo t) except -1
+    cdef int _note_container(self, ThreadInfo t) except -1
+    cdef int _count_thread(self, ThreadInfo t, int delta) except -1
     cdef ThreadInfo main_thread(self, ThreadInfo t)
     cdef ThreadInfo parent_thread(self, ThreadInfo t)
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi)
@@ -137,7 +151,8 @@ cdef class StateEngine(StateHook):
     cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_socketpair(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_simplefd(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
-    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd) except -1
+    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd,
+                     bint cloexec) except -1
     cdef int _parse_dup(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_fcntl(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_chdir(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1

@@ -80,6 +80,8 @@ DEF L4_ICMP = 4
 DEF L4_RAW = 5
 
 DEF PPM_O_DIRECTORY = 1024
+DEF PPM_O_CLOEXEC = 4096
+DEF PPM_MFD_CLOEXEC = 1
 DEF PPM_CL_CLONE_THREAD = 8192
 DEF PPM_CL_CLONE_INVERTED = 65536
 DEF PPM_AT_FDCWD = -100
@@ -152,7 +154,7 @@ cdef enum Action:
     A_CLONE, A_PROCEXIT, A_SETUID, A_SETGID, A_SETRESUID, A_SETRESGID,
     A_SETSID, A_CHROOT, A_CAPSET, A_CONTAINER_JSON, A_CONTAINER_OLD,
     A_USERADDED, A_GROUPADDED, A_MEMFD, A_BPF, A_OPEN_BY_HANDLE, A_SWITCH,
-    A_SENDTO, A_RECVFROM, A_MEMORY
+    A_SENDTO, A_RECVFROM, A_MEMORY, A_PROCINFO
 
 
 _ACTIONS = {
@@ -176,7 +178,7 @@ _ACTIONS = {
     "useradded": A_USERADDED, "groupadded": A_GROUPADDED, "switch": A_SWITCH,
     "sendto": A_SENDTO, "sendmsg": A_SENDTO, "recvfrom": A_RECVFROM,
     "recvmsg": A_RECVFROM, "brk": A_MEMORY, "mmap": A_MEMORY,
-    "mmap2": A_MEMORY, "munmap": A_MEMORY,
+    "mmap2": A_MEMORY, "munmap": A_MEMORY, "procinfo": A_PROCINFO,
 }
 # The fd type each simple fd-creating call makes.
 _SIMPLE_FD_TYPE = {
@@ -444,6 +446,32 @@ def concat_paths(bytes base, bytes path):
     return b"/" + b"/".join(out)
 
 
+cdef int _procinfo(EventCtx ctx, ThreadInfo t) except -1:
+    """The driver's periodic CPU ticks of a thread (user, system): keep the
+    ticks used since its previous sample (0 at the first), for thread.cpu*."""
+    cdef uint32_t n0 = 0, n1 = 0
+    cdef const uint8_t *p0 = ctx.param(0, &n0)
+    cdef const uint8_t *p1 = ctx.param(1, &n1)
+    cdef uint64_t usr, sys_
+    if p0 == NULL or p1 == NULL or n0 != 8 or n1 != 8:
+        return 0
+    usr = <uint64_t>read_int(p0, 8, False)
+    sys_ = <uint64_t>read_int(p1, 8, False)
+    t.cpu_user_d = usr - t.cpu_user if t.cpu_user and usr >= t.cpu_user else 0
+    t.cpu_system_d = sys_ - t.cpu_system if t.cpu_system and sys_ >= t.cpu_system else 0
+    t.cpu_total_d = (usr + sys_) - (t.cpu_user + t.cpu_system) \
+        if t.cpu_user + t.cpu_system and usr + sys_ >= t.cpu_user + t.cpu_system else 0
+    t.cpu_user = usr
+    t.cpu_system = sys_
+    return 0
+
+
+cdef inline bint _close_on_exec(FdInfo fi):
+    if fi.type == FD_MEMFD:
+        return (fi.openflags & PPM_MFD_CLOEXEC) != 0
+    return (fi.openflags & PPM_O_CLOEXEC) != 0
+
+
 cdef bytes dir_with_slash(bytes d):
     if d and not d.endswith(b"/"):
         return d + b"/"
@@ -502,6 +530,9 @@ cdef tuple _scan_cgroups(list cgroups):
                         break
                 else:
                     continue
+            elif part.startswith(b"libpod-"):
+                cid = part[7:]             # cgroupfs: /libpod_parent/libpod-<id>
+                runtime = "podman"
             elif path.find(b"/docker/") >= 0 or path.startswith(b"/docker"):
                 runtime = "docker"
             elif path.find(b"kubepods") >= 0:
@@ -662,6 +693,8 @@ cdef class StateEngine(StateHook):
         self.pending_fds = []
         self.live = False
         self.proc_root = "/proc"
+        self.container_resolver = None
+        self.host_names = None
 
     # -- seeding -----------------------------------------------------------
 
@@ -722,6 +755,7 @@ cdef class StateEngine(StateHook):
                     for k, v in t.fds.items():
                         mt.fds.setdefault(k, v)
                     t.fds = mt.fds
+        self._recount_threads()
         for u in getattr(tables, "users", []):
             self.users[u.uid & 0xFFFFFFFF] = (_enc(u.name), _enc(u.homedir),
                                               _enc(u.shell))
@@ -761,6 +795,19 @@ cdef class StateEngine(StateHook):
         for t in self.threads.values():
             if t.tid != t.pid and t.pid in self.threads:
                 t.fds = (<ThreadInfo>self.threads[t.pid]).fds
+        self._recount_threads()
+
+    def _recount_threads(self):
+        """Each main thread's count of its process's other threads."""
+        cdef ThreadInfo t, mt
+        for t in self.threads.values():
+            if t.tid == t.pid:
+                t.nthreads = 0
+        for t in self.threads.values():
+            if t.tid != t.pid:
+                mt = self.threads.get(t.pid)
+                if mt is not None:
+                    mt.nthreads += 1
 
     def _load_host_addresses(self):
         try:
@@ -825,13 +872,49 @@ cdef class StateEngine(StateHook):
     cdef int _add_thread(self, ThreadInfo t) except -1:
         """Insert, evicting the oldest entry when the table is full."""
         cdef object victim
+        cdef ThreadInfo mt
+        cdef bint new = t.tid not in self.threads
         self.hot_thread = None
-        if t.tid not in self.threads and len(self.threads) >= self.max_threads:
+        if new and len(self.threads) >= self.max_threads:
             victim = next(iter(self.threads))
-            del self.threads[victim]
+            self._count_thread(self.threads.pop(victim), -1)
             self.n_thread_evictions += 1
         self.threads[t.tid] = t
         self.n_threads_created += 1
+        if new:
+            self._count_thread(t, 1)
+        if self.live and t.container_id:
+            self._note_container(t)
+        return 0
+
+    cdef int _count_thread(self, ThreadInfo t, int delta) except -1:
+        """Keep the main thread's count of the other threads of its process
+        (a main thread that exits stays while they live, as in libsinsp)."""
+        cdef ThreadInfo mt
+        if t.tid == t.pid:
+            return 0
+        mt = self.threads.get(t.pid)
+        if mt is not None:
+            mt.nthreads += delta
+        return 0
+
+    cdef int _note_container(self, ThreadInfo t) except -1:
+        """Live: the first sight of a container id leaves a placeholder
+        (its runtime type only: the rest reads <NA>) and queues a metadata
+        lookup off the hot path; the resolver replaces the placeholder."""
+        cdef bytes key = t.container_id[:12]
+        if key in self.containers:
+            return 0
+        full, runtime = container_from_cgroups(t.cgroups)
+        if not full:
+            full = t.container_id
+        info = {"id": full[:12].decode(), "full_id": full.decode(),
+                "lookup": "pending"}
+        if runtime in CONTAINER_TYPES:
+            info["type"] = CONTAINER_TYPES.index(runtime)
+        self.containers[key] = info
+        if self.container_resolver is not None:
+            self.container_resolver.request(full, runtime)
         return 0
 
     cdef ThreadInfo main_thread(self, ThreadInfo t):
@@ -858,18 +941,30 @@ cdef class StateEngine(StateHook):
     # -- the per-event entry point ---------------------------------------
 
     cdef int _flush(self) except -1:
-        cdef ThreadInfo t
+        cdef ThreadInfo t, mt
         for fds, fd in self.pending_fds:
             if (<dict>fds).pop(fd, None) is not None:
                 self.n_fds_removed += 1
         self.pending_fds = []
         if self.pending_tid is not None:
             t = self.threads.get(self.pending_tid)
-            if t is not None and t.closed:
-                self.hot_thread = None
-                del self.threads[self.pending_tid]
-                self.n_threads_removed += 1
             self.pending_tid = None
+            if t is not None and t.closed:
+                if t.tid == t.pid and t.nthreads > 0:
+                    # The main thread exited before the others: the process
+                    # (its name, parent, cwd, fds) stays theirs until the
+                    # last one exits.
+                    return 0
+                self.hot_thread = None
+                del self.threads[t.tid]
+                self.n_threads_removed += 1
+                if t.tid != t.pid:
+                    mt = self.threads.get(t.pid)
+                    if mt is not None:
+                        mt.nthreads -= 1
+                        if mt.closed and mt.nthreads <= 0:
+                            del self.threads[mt.tid]
+                            self.n_threads_removed += 1
         return 0
 
     cdef int process(self, EventCtx ctx) except -1:
@@ -902,6 +997,8 @@ cdef class StateEngine(StateHook):
             if act == A_SWITCH and t is not None:
                 # The thread switched out reports its page faults and memory.
                 self._memory(ctx, t, True)
+            elif act == A_PROCINFO and t is not None:
+                _procinfo(ctx, t)
             ctx.thread = t
             return 0
         t = self._find(tid)
@@ -1284,7 +1381,7 @@ cdef class StateEngine(StateHook):
 
     cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef int64_t res, fd1, fd2
-        cdef uint64_t ino = 0
+        cdef uint64_t ino = 0, flags = 0
         cdef FdInfo a, b
         if not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
@@ -1294,6 +1391,8 @@ cdef class StateEngine(StateHook):
         a = FdInfo.__new__(FdInfo)
         a.type = FD_FIFO
         a.ino = ino
+        if ev_uint(ctx, K_FLAGS, &flags):          # pipe2: O_CLOEXEC, ...
+            a.openflags = <uint32_t>flags
         b = a.copy()
         ctx.fd = self.add_fd(t, fd1, a)
         self.add_fd(t, fd2, b)
@@ -1321,6 +1420,7 @@ cdef class StateEngine(StateHook):
     cdef int _parse_simplefd(self, EventCtx ctx, ThreadInfo t, uint8_t act,
                              uint16_t et) except -1:
         cdef int64_t fd
+        cdef uint64_t flags = 0
         cdef FdInfo fi
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -1337,6 +1437,9 @@ cdef class StateEngine(StateHook):
         if fd < 0:
             return 0
         fi = FdInfo.__new__(FdInfo)
+        if ev_uint(ctx, K_FLAGS, &flags):
+            # eventfd2/signalfd4/inotify_init1: O_* flags; memfd: MFD_*.
+            fi.openflags = <uint32_t>flags
         if act == A_MEMFD:
             fi.type = FD_MEMFD
             fi.name = b"memfd:" + (ev_str(ctx, K_NAME) or b"")
@@ -1348,18 +1451,33 @@ cdef class StateEngine(StateHook):
         t.lastevent_fd = fd
         return 0
 
-    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd) except -1:
+    cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd,
+                     bint cloexec) except -1:
         cdef FdInfo old = ctx.fd
+        cdef FdInfo fi
         if old is None or newfd < 0 or newfd == t.lastevent_fd:
             return 0
-        ctx.fd = self.add_fd(t, newfd, old.copy())
+        # The copy is close-on-exec only when asked (dup3's O_CLOEXEC,
+        # F_DUPFD_CLOEXEC): the kernel never copies the flag.
+        fi = old.copy()
+        if fi.type == FD_MEMFD:
+            fi.openflags &= ~(<uint32_t>PPM_MFD_CLOEXEC)
+        else:
+            fi.openflags &= ~(<uint32_t>PPM_O_CLOEXEC)
+        if cloexec and fi.type != FD_MEMFD:
+            fi.openflags |= PPM_O_CLOEXEC
+        elif cloexec:
+            fi.openflags |= PPM_MFD_CLOEXEC
+        ctx.fd = self.add_fd(t, newfd, fi)
         return 0
 
     cdef int _parse_dup(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef int64_t res
+        cdef uint64_t flags = 0
         if not ev_int(ctx, K_RES, &res):
             return 0
-        return self._dup_to(ctx, t, res)
+        ev_uint(ctx, K_FLAGS, &flags)               # dup3
+        return self._dup_to(ctx, t, res, (flags & PPM_O_CLOEXEC) != 0)
 
     cdef int _parse_fcntl(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef int64_t res, cmd
@@ -1369,7 +1487,7 @@ cdef class StateEngine(StateHook):
             return 0
         if not ev_int(ctx, K_RES, &res):
             return 0
-        return self._dup_to(ctx, t, res)
+        return self._dup_to(ctx, t, res, cmd == F_DUPFD_CODES[1])
 
     cdef int _parse_chdir(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
         cdef int64_t res
@@ -1402,6 +1520,7 @@ cdef class StateEngine(StateHook):
         cdef const uint8_t *p
         cdef bytes s, fname
         cdef object cid
+        cdef FdInfo fi
         if not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         s = ev_str(ctx, K_EXE)
@@ -1439,6 +1558,8 @@ cdef class StateEngine(StateHook):
             t.cgroups = cgroup_list(s)
             cid = container_from_cgroups(t.cgroups)[0]
             t.container_id = cid
+            if self.live and cid:
+                self._note_container(t)
         if ev_uint(ctx, K_TTY, &u):
             t.tty = <uint32_t>u
         if ev_int(ctx, K_PGID, &v):
@@ -1481,6 +1602,11 @@ cdef class StateEngine(StateHook):
                     t.exepath = concat_paths(t.cwd, fname)
         # A new program: the flags of the old one no longer apply.
         t.flags &= PPM_CL_CLONE_INVERTED
+        # ... and the kernel closed its close-on-exec descriptors (removed
+        # at the next event, like a close, so this exit still sees them).
+        for fi in t.fds.values():
+            if _close_on_exec(fi):
+                self.pending_fds.append((t.fds, fi.fd))
         return 0
 
     cdef int _parse_clone(self, EventCtx ctx, ThreadInfo t) except -1:
@@ -1533,7 +1659,7 @@ cdef class StateEngine(StateHook):
             if child.flags & PPM_CL_CLONE_INVERTED:
                 return 0
             self.hot_thread = None
-            del self.threads[childtid]
+            self._count_thread(self.threads.pop(childtid), -1)
         child = ThreadInfo.__new__(ThreadInfo)
         child.tid = childtid
         child.ptid = caller

@@ -577,7 +577,9 @@ cdef enum FCode:
     F_LIP, F_RIP, F_CPORT, F_SPORT, F_LPORT, F_RPORT, F_L4PROTO, F_SOCKFAMILY,
     F_IS_SERVER, F_UID, F_CONTAINERNAME, F_CONTAINERDIRECTORY, F_CONNECTED,
     F_NAME_CHANGED, F_DEV, F_DEV_MAJOR, F_DEV_MINOR, F_INO, F_NAMERAW,
-    F_CNET, F_SNET, F_LNET, F_RNET, F_TYPES, F_IP, F_PORT, F_NA
+    F_CNET, F_SNET, F_LNET, F_RNET, F_TYPES, F_IP, F_PORT,
+    F_CIP_NAME, F_SIP_NAME, F_LIP_NAME, F_RIP_NAME,
+    F_CPROTO, F_SPROTO, F_LPROTO, F_RPROTO, F_NA
 
 _FD_CODES = {
     "fd.num": F_NUM, "fd.type": F_TYPE, "fd.typechar": F_TYPECHAR,
@@ -594,11 +596,61 @@ _FD_CODES = {
     "fd.lnet": F_LNET, "fd.rnet": F_RNET,
     # Either end (filter only): a list of both, any of which may match.
     "fd.ip": F_IP, "fd.net": F_IP, "fd.port": F_PORT,
-    # Name lookups of ports and addresses need the network: not available.
-    "fd.cproto": F_NA, "fd.sproto": F_NA, "fd.lproto": F_NA, "fd.rproto": F_NA,
-    "fd.cip.name": F_NA, "fd.sip.name": F_NA, "fd.lip.name": F_NA,
-    "fd.rip.name": F_NA, "fd.is_upper_layer": F_NA, "fd.is_lower_layer": F_NA,
+    # Ports as protocol names (numbers, as Falco, unless set_port_names(True)).
+    "fd.cproto": F_CPROTO, "fd.sproto": F_SPROTO, "fd.lproto": F_LPROTO,
+    "fd.rproto": F_RPROTO,
+    # The condition's host names whose addresses include the end's address
+    # (the state's host_names index, filled off the hot path).
+    "fd.cip.name": F_CIP_NAME, "fd.sip.name": F_SIP_NAME,
+    "fd.lip.name": F_LIP_NAME, "fd.rip.name": F_RIP_NAME,
+    "fd.is_upper_layer": F_NA, "fd.is_lower_layer": F_NA,
 }
+
+# Name field -> the address or port field it names.
+_NAMED_BASE = {F_CIP_NAME: F_CIP, F_SIP_NAME: F_SIP, F_LIP_NAME: F_LIP,
+               F_RIP_NAME: F_RIP, F_CPROTO: F_CPORT, F_SPROTO: F_SPORT,
+               F_LPROTO: F_LPORT, F_RPROTO: F_RPORT}
+
+# fd.*proto: libsinsp's port_to_string.  Falco turns hostname and port
+# resolution off, so a port reads as its number; sysdig's live default
+# (services names from /etc/services) is set_port_names(True).
+cdef bint _port_names = False
+_SERVICES = None
+
+
+def set_port_names(bint on):
+    """fd.*proto as service names (/etc/services) instead of numbers."""
+    global _port_names
+    _port_names = on
+
+
+def _services(path="/etc/services"):
+    """{(port, "tcp"|"udp"): first service name} from a services file."""
+    out = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split("#", 1)[0].split()
+                if len(parts) < 2 or "/" not in parts[1]:
+                    continue
+                port, _, proto = parts[1].partition("/")
+                if port.isdigit():
+                    out.setdefault((int(port), proto), parts[0])
+    except OSError:
+        pass
+    return out
+
+
+cdef bytes _port_text(uint64_t port, uint8_t l4proto):
+    global _SERVICES
+    if _port_names:
+        if _SERVICES is None:
+            _SERVICES = _services()
+        name = _SERVICES.get((port, "tcp" if l4proto == 2 else "udp" if l4proto == 3
+                              else "tcp"))
+        if name is not None:
+            return name.encode()
+    return str(port).encode()
 
 
 cdef inline bint is_inet(int ftype) noexcept:
@@ -717,10 +769,42 @@ cdef class FdField(FieldExtractor):
     cdef int code
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef int code = self.code
+        cdef FdInfo fi
+        cdef StateEngine st
+        cdef bytes addr
+        cdef tuple names
+        if code < F_CIP_NAME or code > F_RPROTO:     # (the hot path)
+            return self._extract(ctx, out, code)
+        out.kind = VK_NONE
+        self._extract(ctx, out, _NAMED_BASE[code])
+        if out.kind == VK_NONE:
+            return 0
+        if code >= F_CPROTO:
+            fi = <FdInfo>ctx.fd
+            if not is_inet(fi.type):
+                return set_bytes(out, b"")     # libsinsp: a server socket's is ""
+            return ctx.set_str(out, _port_text(out.u, fi.l4proto))
+        # fd.*ip.name: only for a socket with both ends known; "" when none
+        # of the watched names resolves to the address (so != holds, as in
+        # libsinsp's compare_domain), the name, or several as a list.
+        if not is_inet((<FdInfo>ctx.fd).type):
+            out.kind = VK_NONE
+            return 0
+        st = engine_of(ctx)
+        hn = st.host_names
+        addr = (<const char *>out.ip)[:out.n]
+        names = hn.index.get(addr, ()) if hn is not None else ()
+        if not names:
+            return set_bytes(out, b"")
+        if len(names) == 1:
+            return ctx.set_str(out, names[0])
+        return set_list(ctx, out, names)
+
+    cdef int _extract(self, EventCtx ctx, Value *out, int code) except -1:
         cdef ThreadInfo t
         cdef StateEngine st
         cdef FdInfo fi
-        cdef int code = self.code
         cdef uint16_t et
         cdef int w
         cdef bytes b, c
@@ -999,6 +1083,9 @@ cdef class ContainerField(FieldExtractor):
             if isinstance(ct, int) and 0 <= ct < len(_state.CONTAINER_TYPES):
                 return ctx.set_str(out, _state.CONTAINER_TYPES[ct])
             return 0
+        if "lookup" in info:
+            # Live, metadata not (yet) answered by the runtime: <NA>.
+            return 0
         if code == C_PRIVILEGED:
             return set_bool(out, bool(info.get("privileged")))
         if code in _JSON_KEYS:
@@ -1037,6 +1124,36 @@ cdef class ContainerField(FieldExtractor):
                 f"{m.get('Mode', '')}:{str(m.get('RW', '')).lower()}:"
                 f"{m.get('Propagation', '')}" for m in mounts if isinstance(m, dict)))
         return 0
+
+
+# --- thread.cpu* (from procinfo events) ----------------------------------------
+
+# libsinsp's extract_thread_cpu: on a procinfo event (the driver's periodic
+# per-thread CPU ticks: cpu_usr, cpu_sys), the ticks used since this
+# thread's previous procinfo, capped at 100 (a percentage of one CPU over
+# the one-second period).  Any other event: <NA>.  Falco hides procinfo, an
+# internal event, from rules; captures and `falco events` show it (sysdig -D).
+# Values print as integers ("50"; sysdig 0.29.3 prints the double, "50.0").
+_PROCINFO_E = next(e.id for e in _table.EVENTS if e.name == "procinfo")
+
+_CPU_CODES = {"thread.cpu": 3, "thread.cpu.user": 1, "thread.cpu.system": 2}
+
+
+cdef class CpuField(FieldExtractor):
+    cdef int parts              # 1 user, 2 system, 3 both
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef ThreadInfo t
+        cdef uint64_t d
+        out.kind = VK_NONE
+        if ctx.evt.type != _PROCINFO_E or ctx.thread is None:
+            return 0
+        t = <ThreadInfo>ctx.thread       # the state engine keeps the deltas
+        d = t.cpu_total_d if self.parts == 3 else \
+            t.cpu_user_d if self.parts == 1 else t.cpu_system_d
+        # libsinsp's value is a double of whole ticks; the catalog types it
+        # as an integer (the filter corpus: `thread.cpu = 1.0` is invalid).
+        return set_uint(out, d if d < 100 else 100)
 
 
 # --- fs.path.* and fdlist.* ---------------------------------------------------
@@ -1218,6 +1335,7 @@ def make(str name, object arg):
     cdef FdField ff
     cdef ContainerField cf
     cdef PathField sf
+    cdef CpuField xf
     if name in _PROC_CODES:
         pf = ProcField(shown, ftype)
         pf.code = _PROC_CODES[name]
@@ -1240,6 +1358,10 @@ def make(str name, object arg):
         cf.code = _CONTAINER_CODES[name]
         cf.key = arg
         return cf
+    if name in _CPU_CODES:
+        xf = CpuField(shown, ftype)
+        xf.parts = _CPU_CODES[name]
+        return xf
     if name in _PATH_CODES:
         sf = PathField(shown, ftype)
         sf.code = _PATH_CODES[name]

@@ -60,16 +60,31 @@ class Detector:
 
     def run(self, batches: Iterable[EventBatch]) -> Iterator[Alert]:
         alerts: list[Alert] = []
+        meta = getattr(self.state, "container_resolver", None)
         for batch in batches:
+            if meta is not None and meta.ready:
+                # Live container metadata arrived: its container events first.
+                news = meta.take_events()
+                if news is not None:
+                    self.engine.process(news, alerts)
             self.engine.process(batch, alerts)
             if alerts:
                 yield from alerts
                 alerts.clear()
 
 
-def new_state():
-    """A fresh state engine, or None where it is not built."""
-    return _state.StateEngine() if _state is not None else None
+def new_state(container_sockets=None):
+    """A fresh state engine, or None where it is not built.  Live (after
+    `seed_host`), new container ids are looked up on the runtime's socket
+    in the background (falco/live/container_meta.py)."""
+    if _state is None:
+        return None
+    from falco.live import dns_names
+    from falco.live.container_meta import ContainerResolver
+    st = _state.StateEngine()
+    ContainerResolver(container_sockets).attach(st)
+    st.host_names = dns_names.shared()      # fd.*ip.name
+    return st
 
 
 def extractor_factories():
@@ -84,6 +99,7 @@ def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
                    state=None) -> Detector:
     """Compile the selected rules; warn (never silently) about fields that
     no extractor answers yet."""
+    from falco.live import dns_names
     selection = selection or RuleSelection()
     compiler = _compiler.Compiler(extractor_factories())
     compiled = []
@@ -97,6 +113,7 @@ def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
         except _compiler.CompileError as exc:
             warnings.append(f"rule '{rule.name}': not loaded: {exc}")
             continue
+        dns_names.shared().watch(dns_names.names_in_condition(rule.condition))
         compiled.append(CompiledRule(rule.name, node, output, int(rule.priority),
                                      tuple(rule.tags), rule.source,
                                      None if rule.evttypes is None else set(rule.evttypes)))

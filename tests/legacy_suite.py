@@ -73,9 +73,6 @@ DROP_RUNTIME = {"monitor_syscall_drops_none", "monitor_syscall_drops_ignore",
 # Records this project gets wrong today, each with the gap that causes it
 # (strict xfails: fixing the gap turns the test red until it is removed).
 KNOWN_GAPS = {
-    "builtin_rules_no_warnings":
-        "fd.sip.name has no extractor (Falco resolves names to addresses when "
-        "rules compile); the bundled K8s API rule uses it",
     "invalid_array_item_not_object":
         "the loader names the item 'rules content', Falco 'rules content item'",
     "invalid_list_loop":

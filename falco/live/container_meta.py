@@ -1,0 +1,248 @@
+"""Container metadata from the runtime's socket, off the hot path.
+
+Live, the state engine knows a container only by the id in a thread's
+cgroup path.  The first time it sees an id it leaves a placeholder (the
+runtime type; every other `container.*` field reads `<NA>`) and calls
+`ContainerResolver.request(full_id, runtime)`.  That only queues the id: a
+background thread asks a Docker-compatible Engine API (Docker, or Podman's
+compat service) over a unix socket, ``GET /containers/<id>/json``, turns the
+answer into the container record libsinsp keeps (the same keys as a
+capture's container JSON event) and swaps it in.  Events are never delayed;
+fields stay `<NA>` until the answer arrives, and for good if no runtime
+answers.
+
+Sockets: `FALCO_CONTAINER_SOCKETS` (colon-separated) or the constructor's
+`sockets`, else Falco's defaults (Docker's, Podman's root and rootless).
+"""
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import os
+import queue
+import socket
+import struct
+import threading
+import time
+from typing import Any, Iterable
+
+from falco_engine import table as _table
+from falco_engine.decoder import scan_records
+
+__all__ = ["ContainerResolver", "default_sockets", "info_from_inspect",
+           "split_image"]
+
+#: libsinsp's Docker API version prefix (Podman's compat service accepts it).
+API_PREFIX = "/v1.24"
+
+#: The container event with one JSON parameter and 16-bit parameter lengths.
+CONTAINER_JSON_E = next(e.id for e in _table.EVENTS if e.name == "container"
+                        and [p.name for p in e.params] == ["json"]
+                        and not e.flags & 2048)            # EF_LARGE_PAYLOAD
+
+
+def default_sockets() -> list[str]:
+    env = os.environ.get("FALCO_CONTAINER_SOCKETS")
+    if env is not None:
+        return [s for s in env.split(":") if s]
+    return ["/var/run/docker.sock", "/run/podman/podman.sock",
+            f"/run/user/{os.getuid()}/podman/podman.sock"]
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self._path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference, as libsinsp's
+    split_container_image keeps them for Docker: the registry stays in the
+    repository ("localhost/busybox", "quay.io:5000/a/b")."""
+    repo, digest = image, ""
+    if "@" in repo:
+        repo, _, digest = repo.partition("@")
+    tag = ""
+    last = repo.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, _, tag = repo.rpartition(":")
+    return repo, tag, digest
+
+
+def _mounts(raw: Any) -> list[dict]:
+    out = []
+    for m in raw if isinstance(raw, list) else []:
+        if not isinstance(m, dict):
+            continue
+        out.append({"Source": str(m.get("Source", "")),
+                    "Destination": str(m.get("Destination", "")),
+                    "Mode": str(m.get("Mode", "")),
+                    "RW": bool(m.get("RW", False)),
+                    "Propagation": str(m.get("Propagation", ""))})
+    return out
+
+
+def info_from_inspect(doc: dict, type_num: int | None = None) -> dict:
+    """A container record (capture container-JSON keys) from the Engine
+    API's inspect answer, with libsinsp's docker parser's rules."""
+    config = doc.get("Config") or {}
+    host = doc.get("HostConfig") or {}
+    net = doc.get("NetworkSettings") or {}
+    full_id = str(doc.get("Id", ""))
+    image = str(config.get("Image") or doc.get("ImageName") or "")
+    image_ref = str(doc.get("Image", ""))
+    image_id = image_ref.split(":", 1)[1] if ":" in image_ref else image_ref
+    repo, tag, digest = split_image(image)
+    if image_id and (image.startswith(image_id) or image == image_ref):
+        repo = tag = digest = ""            # started by image id: no name
+    name = str(doc.get("Name", ""))
+    if name.startswith("/"):
+        name = name[1:]
+    ip = str(net.get("IPAddress") or "")
+    if not ip:
+        for n in (net.get("Networks") or {}).values():
+            if isinstance(n, dict) and n.get("IPAddress"):
+                ip = str(n["IPAddress"])
+                break
+    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+    info = {"id": full_id[:12], "full_id": full_id, "name": name,
+            "image": image, "imageid": image_id, "imagerepo": repo,
+            "imagetag": tag or "latest", "imagedigest": digest,
+            "privileged": bool(host.get("Privileged", False)),
+            "Mounts": _mounts(doc.get("Mounts")), "labels": labels,
+            "ip": ip or "0.0.0.0",
+            "host_pid": host.get("PidMode") == "host",
+            "host_network": host.get("NetworkMode") == "host",
+            "host_ipc": host.get("IpcMode") == "host",
+            "is_pod_sandbox": name.startswith("k8s_POD")}
+    if type_num is not None:
+        info["type"] = type_num
+    return info
+
+
+class ContainerResolver:
+    """Looks containers up on a background thread; see the module doc."""
+
+    def __init__(self, sockets: Iterable[str] | None = None,
+                 timeout: float = 2.0, max_pending: int = 1024) -> None:
+        self.sockets = list(default_sockets() if sockets is None else sockets)
+        self.timeout = timeout
+        self.engine = None
+        self._queue: queue.Queue = queue.Queue(max_pending)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.n_requested = 0
+        self.n_resolved = 0
+        self.n_failed = 0
+        self.n_dropped = 0          # queue full: the container stays <NA>
+        self.last_error: str | None = None
+        self.resolved = threading.Event()   # set after each answer (tests)
+        # Answers not yet announced to the rules: as libsinsp, each becomes a
+        # container event (evt.type = container) before the next batch.
+        self.ready: collections.deque = collections.deque()
+
+    def attach(self, engine) -> "ContainerResolver":
+        """Serve `engine` (a StateEngine): its new container ids come here."""
+        self.engine = engine
+        engine.container_resolver = self
+        return self
+
+    # -- called on the hot path: never blocks ---------------------------------
+
+    def request(self, full_id: bytes, runtime: str | None) -> None:
+        if not self.sockets:
+            return
+        try:
+            self._queue.put_nowait((bytes(full_id).decode("ascii", "replace"), runtime))
+        except queue.Full:
+            self.n_dropped += 1
+            return
+        self.n_requested += 1
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._work, name="falco-container-meta", daemon=True)
+                    self._thread.start()
+
+    # -- the background thread -------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            cid, runtime = item
+            info = self.lookup(cid)
+            engine = self.engine
+            key = cid[:12].encode()
+            if info is None:
+                self.n_failed += 1
+                if engine is not None:
+                    old = engine.containers.get(key)
+                    if isinstance(old, dict) and old.get("lookup") == "pending":
+                        engine.containers[key] = dict(old, lookup="failed")
+            else:
+                self.n_resolved += 1
+                if engine is not None:
+                    old = engine.containers.get(key) or {}
+                    if "type" in old:
+                        info.setdefault("type", old["type"])
+                    engine.containers[key] = info   # one store: atomic under the GIL
+                    self.ready.append(info)
+            self.resolved.set()
+
+    def take_events(self):
+        """The container events of the answers that arrived since the last
+        call, as one EventBatch (None if there are none)."""
+        recs = []
+        while self.ready:
+            info = self.ready.popleft()
+            body = json.dumps({"container": info}).encode() + b"\0"
+            if len(body) > 0xFFFF:
+                continue                    # too big for the event: fields still work
+            recs.append(struct.pack("<QQIHI", time.time_ns(), 0xFFFFFFFFFFFFFFFF,
+                                    26 + 2 + len(body), CONTAINER_JSON_E, 1)
+                        + struct.pack("<H", len(body)) + body)
+        return scan_records(b"".join(recs)) if recs else None
+
+    def lookup(self, cid: str) -> dict | None:
+        """The container record from the first socket that knows `cid`."""
+        for path in self.sockets:
+            if not os.path.exists(path):
+                continue
+            conn = _UnixHTTPConnection(path, self.timeout)
+            try:
+                conn.request("GET", f"{API_PREFIX}/containers/{cid}/json",
+                             headers={"Host": "localhost"})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200:
+                    self.last_error = f"{path}: HTTP {resp.status}"
+                    continue
+                doc = json.loads(body)
+                if isinstance(doc, dict):
+                    return info_from_inspect(doc)
+                self.last_error = f"{path}: answer is not an object"
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                self.last_error = f"{path}: {exc}"
+            finally:
+                conn.close()
+        return None
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(self.timeout * 2)
+            self._thread = None

@@ -1,0 +1,263 @@
+"""Live container metadata from a Docker-compatible Engine API on a unix
+socket, looked up off the hot path (falco/live/container_meta.py).
+
+A fake engine (a real HTTP server on a unix socket, answering inspect JSON
+as Docker/Podman do) stands in for the runtime; a synthetic record stream
+(execve of processes whose cgroup names a container) drives the live path
+of the state engine through compiled rules.
+"""
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from falco.live.container_meta import ContainerResolver, info_from_inspect, split_image
+from falco.pipeline import build_detector, new_state
+from falco.rules.loader import load_rules
+from falco.ruletest.synth import encode_param, record
+from falco_engine import table as _table
+from falco_engine.decoder import scan_records
+
+CID = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e"
+CID2 = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8"
+
+INSPECT = {
+    "Id": CID,
+    "Created": "2026-11-27T05:00:00.000000000Z",
+    "Name": "/web-frontend",
+    "Image": "sha256:e7d92cdc71feacf90708cb59182d0df1b911f8ae022d29e8e95d75ca6a99776a",
+    "HostConfig": {"Privileged": True, "NetworkMode": "default", "PidMode": "",
+                   "IpcMode": "private"},
+    "Config": {
+        "Hostname": "3ad7b26ded6d", "Image": "quay.io:5000/acme/nginx:1.25.3",
+        "Labels": {
+            "io.kubernetes.pod.name": "frontend-7d9f8",
+            "io.kubernetes.pod.namespace": "shop",
+            "io.kubernetes.pod.uid": "0f6c8a52-7d8e-4c1a-9f2b-3c4d5e6f7a8b",
+            "io.kubernetes.sandbox.id": CID2,
+            "app": "web",
+        },
+    },
+    "Mounts": [
+        {"Type": "bind", "Source": "/proc", "Destination": "/host/proc",
+         "Mode": "", "RW": False, "Propagation": "rprivate"},
+        {"Type": "bind", "Source": "/var/run/docker.sock",
+         "Destination": "/var/run/docker.sock", "Mode": "z", "RW": True,
+         "Propagation": "rslave"},
+    ],
+    "NetworkSettings": {"IPAddress": "172.17.0.5", "Networks": {}},
+}
+
+
+class _Engine(BaseHTTPRequestHandler):
+    delay = 0.0
+    requests: list[str] = []
+
+    def do_GET(self):                       # noqa: N802 (http.server's name)
+        type(self).requests.append(self.path)
+        time.sleep(self.delay)
+        if self.path.endswith(f"/containers/{CID}/json"):
+            body, code = json.dumps(INSPECT).encode(), 200
+        else:
+            body, code = b'{"message":"No such container"}', 404
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        req, _ = super().get_request()
+        return req, ("local", 0)
+
+
+@pytest.fixture
+def engine_socket(tmp_path):
+    path = str(tmp_path / "docker.sock")
+    _Engine.delay = 0.0
+    _Engine.requests = []
+    srv = _UnixHTTPServer(path, _Engine)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield path
+    srv.shutdown()
+    srv.server_close()
+
+
+# --- a synthetic live stream ---------------------------------------------------
+
+_EXECVE_E = next(e for e in _table.EVENTS if e.id == 292)
+_EXECVE_X = next(e for e in _table.EVENTS if e.id == 293)
+
+
+def _execve(ts: int, tid: int, comm: str, cid: str) -> bytes:
+    vals = {"filename": f"/bin/{comm}", "res": 0, "exe": f"/bin/{comm}", "args": [],
+            "tid": tid, "pid": tid, "ptid": 1, "cwd": "/", "fdlimit": 1024,
+            "comm": comm, "env": [], "tty": 0, "pgid": tid, "loginuid": 0xFFFFFFFF,
+            "flags": 0, "uid": 0, "trusted_exepath": f"/bin/{comm}",
+            "cgroups": [f"cpu=/system.slice/docker-{cid}.scope",
+                        f"memory=/system.slice/docker-{cid}.scope"]}
+
+    def raws(ev):
+        return [encode_param(p, vals.get(p.name, 0), "test") for p in ev.params]
+
+    return (record(_EXECVE_E.id, raws(_EXECVE_E), ts, tid)
+            + record(_EXECVE_X.id, raws(_EXECVE_X), ts + 1, tid))
+
+
+RULES = """
+- rule: exec in container
+  desc: every exec, with its container's metadata
+  condition: evt.type = execve and evt.dir = < and container.id != host
+  output: >-
+    name=%container.name image=%container.image repo=%container.image.repository
+    tag=%container.image.tag imageid=%container.image.id priv=%container.privileged
+    ip=%container.ip type=%container.type pod=%k8s.pod.name ns=%k8s.ns.name
+    uid=%k8s.pod.uid sandbox=%k8s.pod.sandbox_id app=%container.label[app]
+    msrc=%container.mount.source[/host/proc] mdest=%container.mount.dest[/proc]
+    mrw=%container.mount.rdwr[/proc] mprop=%container.mount.propagation[/var/run/docker.sock]
+    mmode=%container.mount.mode[/var/run/docker.sock] mounts=%container.mounts
+  priority: WARNING
+- rule: privileged container announced
+  desc: the container event made when the metadata arrives
+  condition: evt.type = container and container.privileged = true
+  output: announced %container.name %container.image.repository %proc.name
+  priority: NOTICE
+- rule: privileged container exec
+  desc: matches only once the runtime answered
+  condition: evt.type = execve and evt.dir = < and container.privileged = true
+    and container.mount.dest[/proc] = /host/proc
+  output: privileged %container.name
+  priority: WARNING
+"""
+
+
+def _fields(alert) -> dict[str, str]:
+    out = {}
+    for tok in alert.output.split():
+        k, _, v = tok.partition("=")
+        out[k] = v
+    return out
+
+
+def _live_detector(sockets, tmp_path):
+    loaded = load_rules([("test.yaml", RULES)])
+    assert not loaded.errors, loaded.errors
+    state = new_state(container_sockets=sockets)
+    state.live = True                        # as seed_host leaves it
+    state.proc_root = str(tmp_path / "noproc")   # unknown tids: no /proc
+    det = build_detector(loaded, first_match=False, state=state)
+    assert not det.warnings, det.warnings
+    return det, state
+
+
+def _wait(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_live_lookup_fills_fields_without_delaying_events(engine_socket, tmp_path):
+    _Engine.delay = 0.5                      # a slow runtime
+    det, state = _live_detector([str(tmp_path / "missing.sock"), engine_socket], tmp_path)
+    resolver = state.container_resolver
+    t0 = time.monotonic()
+    first = list(det.run([scan_records(_execve(1000, 100, "nginx", CID))]))
+    took = time.monotonic() - t0
+    # The event is judged at once, with the metadata still <NA>.
+    assert took < 0.4, took
+    assert [a.rule for a in first] == ["exec in container"]
+    f = _fields(first[0])
+    assert f["name"] == "<NA>" and f["image"] == "<NA>" and f["priv"] == "<NA>"
+    assert f["pod"] == "<NA>" and f["mounts"] == "<NA>"
+    assert f["type"] == "docker"             # from the cgroup, immediately
+    assert resolver.n_requested == 1
+
+    assert _wait(lambda: resolver.n_resolved == 1)
+    assert _Engine.requests == [f"/v1.24/containers/{CID}/json"]
+    alerts = list(det.run([scan_records(_execve(2000, 101, "sh", CID))]))
+    # The answer is announced first as a container event (as libsinsp does),
+    # so rules on evt.type = container see it, then the batch's execve.
+    assert [a.rule for a in alerts] == ["privileged container announced",
+                                        "exec in container", "privileged container exec"]
+    assert alerts[0].output == ("announced web-frontend quay.io:5000/acme/nginx "
+                                "container:3ad7b26ded6d")
+    f = _fields(next(a for a in alerts if a.rule == "exec in container"))
+    assert f == {
+        "name": "web-frontend", "image": "quay.io:5000/acme/nginx:1.25.3",
+        "repo": "quay.io:5000/acme/nginx", "tag": "1.25.3",
+        "imageid": "e7d92cdc71feacf90708cb59182d0df1b911f8ae022d29e8e95d75ca6a99776a",
+        "priv": "true", "ip": "172.17.0.5", "type": "docker",
+        "pod": "frontend-7d9f8", "ns": "shop",
+        "uid": "0f6c8a52-7d8e-4c1a-9f2b-3c4d5e6f7a8b", "sandbox": CID2[:12],
+        "app": "web", "msrc": "/proc", "mdest": "/host/proc", "mrw": "false",
+        "mprop": "rslave", "mmode": "z",
+        "mounts": "/proc:/host/proc::false:rprivate,"
+                  "/var/run/docker.sock:/var/run/docker.sock:z:true:rslave",
+    }
+    # One lookup (and one announcement) per container, however many of its
+    # processes appear.
+    again = list(det.run([scan_records(_execve(3000, 102, "ls", CID))]))
+    assert [a.rule for a in again] == ["exec in container", "privileged container exec"]
+    assert resolver.n_requested == 1
+    resolver.close()
+
+
+def test_unknown_container_stays_na(engine_socket, tmp_path):
+    det, state = _live_detector([engine_socket], tmp_path)
+    resolver = state.container_resolver
+    list(det.run([scan_records(_execve(1000, 200, "sh", CID2))]))
+    assert _wait(lambda: resolver.n_failed == 1)
+    assert "HTTP 404" in resolver.last_error
+    alerts = list(det.run([scan_records(_execve(2000, 201, "sh", CID2))]))
+    f = _fields(alerts[0])
+    assert f["name"] == "<NA>" and f["priv"] == "<NA>" and f["type"] == "docker"
+    assert resolver.n_requested == 1        # failures are not retried per event
+    resolver.close()
+
+
+def test_no_runtime_socket_never_blocks(tmp_path):
+    det, state = _live_detector([str(tmp_path / "nothing.sock")], tmp_path)
+    alerts = list(det.run([scan_records(_execve(1000, 300, "sh", CID))]))
+    assert _fields(alerts[0])["name"] == "<NA>"
+    assert _wait(lambda: state.container_resolver.n_failed == 1)
+    state.container_resolver.close()
+
+
+def test_replay_never_asks_the_runtime(engine_socket, tmp_path):
+    # Offline (no seed_host): containers come only from the capture.
+    loaded = load_rules([("test.yaml", RULES)])
+    state = new_state(container_sockets=[engine_socket])
+    det = build_detector(loaded, first_match=False, state=state)
+    alerts = list(det.run([scan_records(_execve(1000, 400, "sh", CID))]))
+    assert _fields(alerts[0])["name"] == "<NA>"
+    assert state.container_resolver.n_requested == 0 and _Engine.requests == []
+
+
+def test_inspect_parsing_rules():
+    assert split_image("busybox") == ("busybox", "", "")
+    assert split_image("localhost/bb:v1") == ("localhost/bb", "v1", "")
+    assert split_image("reg:5000/a/b@sha256:ab") == ("reg:5000/a/b", "", "sha256:ab")
+    info = info_from_inspect({"Id": CID, "Name": "/x", "Image": "sha256:abcd",
+                              "Config": {"Image": "sha256:abcd"},
+                              "HostConfig": {}, "NetworkSettings": {
+                                  "Networks": {"podman": {"IPAddress": "10.88.0.7"}}}})
+    # Started by image id: no repository; untagged images read "latest".
+    assert info["imagerepo"] == "" and info["imagetag"] == "latest"
+    assert info["imageid"] == "abcd" and info["name"] == "x"
+    assert info["privileged"] is False and info["ip"] == "10.88.0.7"

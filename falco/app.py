@@ -15,7 +15,7 @@ from typing import Callable
 from falco.capture import CaptureError, open_capture
 from falco.config import Config
 from falco.outputs.dispatcher import OutputDispatcher
-from falco.pipeline import Detector, RuleSelection, build_detector
+from falco.pipeline import Detector, RuleSelection, build_detector, new_state
 from falco.rules import LoadResult, Priority, load_rule_files
 
 PACKAGE = Path(__file__).resolve().parent
@@ -135,6 +135,9 @@ def make_detector(cfg: Config, opts: RunOptions, loaded: LoadResult,
     selection = RuleSelection(prio, opts.disable_names, opts.disable_tags,
                               opts.enable_tags)
     first = not opts.all_matches and cfg.rule_matching == "first"
+    if state is None:
+        from falco.live.container_meta import sockets_from_config
+        state = new_state(container_sockets=sockets_from_config(cfg.container_engines))
     detector = build_detector(loaded, selection, first_match=first,
                               profile=opts.profile, state=state)
     for w in detector.warnings:

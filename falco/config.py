@@ -234,6 +234,33 @@ class Metrics:
 
 
 @dataclass
+class SimpleContainerEngine:
+    enabled: bool = True
+
+
+@dataclass
+class CriContainerEngine:
+    enabled: bool = True
+    sockets: list[str] = _opt(["/run/containerd/containerd.sock", "/run/crio/crio.sock",
+                               "/run/k3s/containerd/containerd.sock"])
+    disable_async: bool = False
+
+
+@dataclass
+class ContainerEngines:
+    """Where container metadata is asked for (falco/live/container_meta.py):
+    Docker's and Podman's Engine API sockets.  CRI (containerd, CRI-O)
+    speaks gRPC, which this implementation does not: its containers get
+    their id and type from cgroups, and <NA> names."""
+    docker: SimpleContainerEngine = _section(SimpleContainerEngine)
+    podman: SimpleContainerEngine = _section(SimpleContainerEngine)
+    cri: CriContainerEngine = _section(CriContainerEngine)
+    lxc: SimpleContainerEngine = _section(SimpleContainerEngine)
+    libvirt_lxc: SimpleContainerEngine = _section(SimpleContainerEngine)
+    bpm: SimpleContainerEngine = _section(SimpleContainerEngine)
+
+
+@dataclass
 class KmodEngine:
     buf_size_preset: int = _opt(4, min=0)
     drop_failed_exit: bool = False
@@ -266,6 +293,7 @@ class Config:
                                    "/etc/falco/falco_rules.local.yaml",
                                    "/etc/falco/rules.d"])
     engine: Engine = _section(Engine)
+    container_engines: ContainerEngines = _section(ContainerEngines)
     json_output: bool = False
     json_include_output_property: bool = True
     json_include_tags_property: bool = True
@@ -322,7 +350,7 @@ class Config:
 ACCEPTED_NOT_USED = frozenset({
     "load_plugins", "plugins", "libs_logger", "output_timeout",
     "grpc", "grpc_output", "base_syscalls", "falco_libs", "append_output",
-    "syscall_buf_size_preset", "modern_bpf", "container_engines", "capture",
+    "syscall_buf_size_preset", "modern_bpf", "capture",
     "plugins_hostinfo", "static_fields", "log_format", "metadata_download",
     "syscall_drop_failed_exit", "rules_file", "syscall_event_timeouts",
     "http_output.max_consecutive_timeouts",

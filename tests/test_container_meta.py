@@ -261,3 +261,21 @@ def test_inspect_parsing_rules():
     assert info["imagerepo"] == "" and info["imagetag"] == "latest"
     assert info["imageid"] == "abcd" and info["name"] == "x"
     assert info["privileged"] is False and info["ip"] == "10.88.0.7"
+
+
+def test_sockets_follow_container_engines(monkeypatch):
+    """falco.yaml's container_engines picks the Engine API sockets asked;
+    FALCO_CONTAINER_SOCKETS overrides it."""
+    from falco.config import load_config
+    from falco.live.container_meta import sockets_from_config
+
+    monkeypatch.delenv("FALCO_CONTAINER_SOCKETS", raising=False)
+    both = sockets_from_config(load_config(text="{}").container_engines)
+    assert both[0] == "/var/run/docker.sock" and "/run/podman/podman.sock" in both
+    cfg = load_config(text="container_engines: {docker: {enabled: false}}\n")
+    assert "/var/run/docker.sock" not in sockets_from_config(cfg.container_engines)
+    cfg = load_config(text="container_engines: {docker: {enabled: false}, "
+                           "podman: {enabled: false}}\n")
+    assert sockets_from_config(cfg.container_engines) == []
+    monkeypatch.setenv("FALCO_CONTAINER_SOCKETS", "/tmp/a.sock:/tmp/b.sock")
+    assert sockets_from_config(cfg.container_engines) == ["/tmp/a.sock", "/tmp/b.sock"]

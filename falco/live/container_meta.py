@@ -31,7 +31,7 @@ from falco_engine import table as _table
 from falco_engine.decoder import scan_records
 
 __all__ = ["ContainerResolver", "default_sockets", "info_from_inspect",
-           "split_image"]
+           "sockets_from_config", "split_image"]
 
 #: libsinsp's Docker API version prefix (Podman's compat service accepts it).
 API_PREFIX = "/v1.24"
@@ -42,12 +42,32 @@ CONTAINER_JSON_E = next(e.id for e in _table.EVENTS if e.name == "container"
                         and not e.flags & 2048)            # EF_LARGE_PAYLOAD
 
 
+DOCKER_SOCKETS = ("/var/run/docker.sock",)
+
+
+def podman_sockets() -> tuple[str, ...]:
+    return ("/run/podman/podman.sock", f"/run/user/{os.getuid()}/podman/podman.sock")
+
+
 def default_sockets() -> list[str]:
     env = os.environ.get("FALCO_CONTAINER_SOCKETS")
     if env is not None:
         return [s for s in env.split(":") if s]
-    return ["/var/run/docker.sock", "/run/podman/podman.sock",
-            f"/run/user/{os.getuid()}/podman/podman.sock"]
+    return [*DOCKER_SOCKETS, *podman_sockets()]
+
+
+def sockets_from_config(engines) -> list[str]:
+    """The Engine API sockets falco.yaml's `container_engines` enables
+    (docker, podman); FALCO_CONTAINER_SOCKETS still wins.  CRI sockets
+    speak gRPC and are not asked."""
+    if os.environ.get("FALCO_CONTAINER_SOCKETS") is not None:
+        return default_sockets()
+    out: list[str] = []
+    if engines.docker.enabled:
+        out += DOCKER_SOCKETS
+    if engines.podman.enabled:
+        out += podman_sockets()
+    return out
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

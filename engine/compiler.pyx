@@ -328,34 +328,69 @@ cdef class NumCmp(Node):
 
 
 cdef class IpCmp(Node):
-    """An address field against addresses or networks."""
+    """An address field against addresses or networks.  The networks are
+    kept as (length, network bytes, mask bytes) for a C compare per event."""
     cdef FieldExtractor ex
     cdef int op
-    cdef tuple nets
+    cdef tuple nets                 # ipaddress networks (for display)
+    cdef bytes net_bytes            # per network: 16 address + 16 mask bytes
+    cdef bytes net_lens             # per network: 4 or 16
+    cdef Py_ssize_t nnets
+
+    cdef set_nets(self, tuple nets):
+        self.nets = nets
+        self.nnets = len(nets)
+        packed = bytearray()
+        lens = bytearray()
+        for net in nets:
+            width = 4 if net.version == 4 else 16
+            packed += net.network_address.packed.ljust(16, b"\0")
+            packed += net.netmask.packed.ljust(16, b"\0")
+            lens.append(width)
+        self.net_bytes = bytes(packed)
+        self.net_lens = bytes(lens)
 
     cdef bint eval(self, EventCtx ctx) except -1:
         cdef Value v
+        cdef Py_ssize_t k, n, seen = 0
+        cdef bint hit
         v.kind = VK_NONE
         v.obj = NULL
         self.ex.extract(ctx, &v)
         if v.kind == VK_IP:
-            return self._one(bytes(v.ip[:v.n]))
+            return self._one(v.ip, v.n)
         if v.kind == VK_LIST:
             # fd.ip / fd.net: either end of the connection.  libsinsp checks
             # both addresses: "=" holds if one end matches, "!=" only if
             # neither does.
-            addrs = [raw for raw in <tuple>v.obj
-                     if isinstance(raw, bytes) and len(<bytes>raw) in (4, 16)]
-            if not addrs:
-                return False
-            if self.op == OP_NE:
-                return all(self._one(<bytes>raw) for raw in addrs)
-            return any(self._one(<bytes>raw) for raw in addrs)
+            n = len(<tuple>v.obj)
+            for k in range(n):
+                raw = (<tuple>v.obj)[k]
+                if not isinstance(raw, bytes) or len(<bytes>raw) not in (4, 16):
+                    continue
+                seen += 1
+                hit = self._one(<const uint8_t *><const char *>(<bytes>raw), len(<bytes>raw))
+                if self.op == OP_NE and not hit:
+                    return False
+                if self.op != OP_NE and hit:
+                    return True
+            return seen > 0 and self.op == OP_NE
         return False
 
-    cdef bint _one(self, bytes raw) except -1:
-        addr = ipaddress.ip_address(raw)
-        hit = any(addr in net for net in self.nets)
+    cdef bint _one(self, const uint8_t *ip, Py_ssize_t n) noexcept:
+        cdef const uint8_t *nets = <const uint8_t *><const char *>self.net_bytes
+        cdef const uint8_t *lens = <const uint8_t *><const char *>self.net_lens
+        cdef Py_ssize_t i, j
+        cdef bint hit = False
+        for i in range(self.nnets):
+            if lens[i] != n:
+                continue
+            for j in range(n):
+                if (ip[j] & nets[i * 32 + 16 + j]) != nets[i * 32 + j]:
+                    break
+            else:
+                hit = True
+                break
         return (not hit) if self.op == OP_NE else hit
 
 
@@ -650,7 +685,7 @@ class Compiler:
         if op not in ("=", "==", "!=", "in", "intersects"):
             return self._str(ex, op, values, node)
         try:
-            n.nets = tuple(_net(v) for v in values)
+            n.set_nets(tuple(_net(v) for v in values))
         except ValueError as exc:
             raise CompileError(f"bad address or network: {exc}", node.pos)
         n.ex = ex

@@ -30,9 +30,13 @@ DEF PPM_O_F_CREATED = 16384
 # Bytes of every event name and syscall name, made once.
 cdef list _EVENT_NAMES = [e.name.encode() for e in _table.EVENTS]
 cdef list _SYSCALL_NAMES = [n.encode() if n else b"" for n in _table.SYSCALL_NAMES]
-cdef set _OPEN_EVENTS = {e.id for e in _table.EVENTS
-                         if e.name in ("open", "openat", "openat2", "creat",
-                                       "open_by_handle_at") and e.id % 2 == 1}
+# Exit events of the open family, as a flag per event type (a C array:
+# a Python set probe per event cost an int object and a hash).
+cdef uint8_t _IS_OPEN_EXIT[1024]
+for _e in _table.EVENTS:
+    if _e.name in ("open", "openat", "openat2", "creat", "open_by_handle_at") \
+            and _e.id % 2 == 1 and _e.id < 1024:
+        _IS_OPEN_EXIT[_e.id] = 1
 
 # Category names as sysdig prints evt.category (low bits of the category).
 _CATEGORY_NAMES = {0: "unknown", 1: "other", 2: "file", 3: "net", 4: "IPC",
@@ -56,13 +60,30 @@ cdef inline bytes _type_name(EventCtx ctx):
     return <bytes>_EVENT_NAMES[t]
 
 
+# name -> bytes of one signed index per event type (-1: no such
+# parameter), built on first use: extractors ask by name per event, and
+# walking the Python table's parameter objects each time was the cost.
+cdef dict _PARAM_INDEX = {}
+
+
+cdef bytes _param_index_table(str name):
+    cdef bytearray tab = bytearray(b"\xff" * len(_table.EVENTS))
+    for e in _table.EVENTS:
+        for i, p in enumerate(e.params):
+            if p.name == name:
+                tab[e.id] = i
+                break
+    _PARAM_INDEX[name] = bytes(tab)
+    return _PARAM_INDEX[name]
+
+
 cdef int _param_index(uint16_t etype, str name):
-    cdef int i = 0
-    for p in _table.EVENTS[etype].params:
-        if p.name == name:
-            return i
-        i += 1
-    return -1
+    cdef object tab = _PARAM_INDEX.get(name)
+    if tab is None:
+        tab = _param_index_table(name)
+    if etype >= len(<bytes>tab):
+        return -1
+    return <signed char>(<const char *>(<bytes>tab))[etype]
 
 
 cdef bint res_value(EventCtx ctx, int64_t *out):
@@ -72,12 +93,11 @@ cdef bint res_value(EventCtx ctx, int64_t *out):
     cdef uint32_t plen
     cdef const uint8_t *p
     cdef int ptype
-    if e.type % 2 == 0 or e.nparams == 0:
+    if e.type % 2 == 0 or e.nparams == 0 or e.type >= FE_EVENT_MAX:
         return False
-    infos = _table.EVENTS[e.type].params
-    if not infos:
+    if fe_event_table[e.type].nparams == 0:
         return False
-    ptype = infos[0].type
+    ptype = fe_event_table[e.type].params[0].type
     if ptype != PT_ERRNO and ptype != PT_FD and ptype != PT_PID:
         return False
     p = ctx.param(0, &plen)
@@ -254,7 +274,7 @@ cdef class EvtIsOpen(FieldExtractor):
         cdef uint32_t plen
         cdef const uint8_t *p
         cdef uint64_t flags, mode = 0
-        if t not in _OPEN_EVENTS:
+        if t >= 1024 or not _IS_OPEN_EXIT[t]:
             return 0
         fi = _param_index(t, "flags")
         if fi < 0:

@@ -119,12 +119,13 @@ cdef class StateEngine(StateHook):
     # watched host names resolving to them (falco/live/dns_names.py).
     cdef public object host_names
 
-    # The thread of the last lookup: consecutive events mostly share a
-    # tid, and a hit skips making a Python int and a dict probe.
-    # Every change to `threads` resets it.
-    cdef ThreadInfo hot_thread
+    # A direct-mapped cache of recent lookups (slot = tid % HOT_SLOTS): a
+    # hit skips making a Python int and a dict probe.  Every removal or
+    # replacement in `threads` forgets its tid (_forget).
+    cdef list hot_slots
 
     cdef ThreadInfo _find(self, int64_t tid)
+    cdef void _forget(self, int64_t tid) noexcept
     cdef ThreadInfo get_thread(self, int64_t tid, bint create)
     cdef int _add_thread(self, ThreadInfo t) except -1
     cdef int _note_container(self, ThreadInfo t) except -1

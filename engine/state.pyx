@@ -292,11 +292,27 @@ cdef inline bytes ev_raw(EventCtx ctx, int key):
     return PyBytes_FromStringAndSize(<const char *>p, n)
 
 
+DEF CGROUP_ANSWERS_MAX = 4096
+DEF HOT_SLOTS = 256
+
+# Every clone and execve carries the cgroup array again, nearly always one
+# already seen: threads share one list per distinct array (lists of
+# cgroups are only ever replaced, never changed in place).
+cdef dict _cgroup_lists = {}
+
+
 cdef list cgroup_list(bytes raw):
     """Cgroups as libsinsp keeps them: the v2 "io" controller is listed
     under its v1 name, blkio."""
-    return [b"blkio=" + c[3:] if c.startswith(b"io=") else c
-            for c in split_nul(raw)]
+    cdef object known = _cgroup_lists.get(raw)
+    if known is not None:
+        return <list>known
+    cgroups = [b"blkio=" + c[3:] if c.startswith(b"io=") else c
+               for c in split_nul(raw)]
+    if len(_cgroup_lists) >= CGROUP_ANSWERS_MAX:
+        _cgroup_lists.clear()
+    _cgroup_lists[raw] = cgroups
+    return cgroups
 
 
 cdef list split_nul(bytes raw):
@@ -491,13 +507,11 @@ cdef bint _is_hex(bytes s):
     return True
 
 
-# Every clone and execve carries the cgroup list again, nearly always one
-# already seen: remember the answer per distinct list (bounded).
+# The container of a cgroup list, remembered per distinct list (bounded).
 cdef dict _cgroup_answers = {}
-DEF CGROUP_ANSWERS_MAX = 4096
 
 
-def container_from_cgroups(list cgroups):
+cpdef tuple container_from_cgroups(list cgroups):
     """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
     key = tuple(cgroups)
     answer = _cgroup_answers.get(key)
@@ -682,6 +696,7 @@ cdef class StateEngine(StateHook):
 
     def __init__(self, Py_ssize_t max_threads=131072, Py_ssize_t max_fds=4096):
         self.threads = {}
+        self.hot_slots = [None] * HOT_SLOTS
         self.users = {}
         self.groups = {}
         self.containers = {}
@@ -746,7 +761,7 @@ cdef class StateEngine(StateHook):
                 if fi is not None:
                     t.fds[fi.fd] = fi
             self.threads[t.tid] = t
-        self.hot_thread = None
+        self.hot_slots = [None] * HOT_SLOTS
         # Threads share their process's fd table (the main thread's).
         for t in self.threads.values():
             if t.tid != t.pid:
@@ -855,12 +870,21 @@ cdef class StateEngine(StateHook):
     # -- lookups -----------------------------------------------------------
 
     cdef ThreadInfo _find(self, int64_t tid):
-        cdef ThreadInfo t = self.hot_thread
-        if t is not None and t.tid == tid:
-            return t
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid % HOT_SLOTS)
+        cdef object hot = self.hot_slots[slot]
+        cdef ThreadInfo t
+        if hot is not None and (<ThreadInfo>hot).tid == tid:
+            return <ThreadInfo>hot
         t = self.threads.get(tid)
-        self.hot_thread = t
+        if t is not None:
+            self.hot_slots[slot] = t
         return t
+
+    cdef void _forget(self, int64_t tid) noexcept:
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid % HOT_SLOTS)
+        cdef object hot = self.hot_slots[slot]
+        if hot is not None and (<ThreadInfo>hot).tid == tid:
+            self.hot_slots[slot] = None
 
     cdef ThreadInfo get_thread(self, int64_t tid, bint create):
         cdef ThreadInfo t = self._find(tid)
@@ -874,9 +898,10 @@ cdef class StateEngine(StateHook):
         cdef object victim
         cdef ThreadInfo mt
         cdef bint new = t.tid not in self.threads
-        self.hot_thread = None
+        self._forget(t.tid)
         if new and len(self.threads) >= self.max_threads:
             victim = next(iter(self.threads))
+            self._forget(<int64_t>victim)
             self._count_thread(self.threads.pop(victim), -1)
             self.n_thread_evictions += 1
         self.threads[t.tid] = t
@@ -955,7 +980,7 @@ cdef class StateEngine(StateHook):
                     # (its name, parent, cwd, fds) stays theirs until the
                     # last one exits.
                     return 0
-                self.hot_thread = None
+                self._forget(t.tid)
                 del self.threads[t.tid]
                 self.n_threads_removed += 1
                 if t.tid != t.pid:
@@ -963,6 +988,7 @@ cdef class StateEngine(StateHook):
                     if mt is not None:
                         mt.nthreads -= 1
                         if mt.closed and mt.nthreads <= 0:
+                            self._forget(mt.tid)
                             del self.threads[mt.tid]
                             self.n_threads_removed += 1
         return 0
@@ -1658,7 +1684,7 @@ cdef class StateEngine(StateHook):
         if child is not None:
             if child.flags & PPM_CL_CLONE_INVERTED:
                 return 0
-            self.hot_thread = None
+            self._forget(childtid)
             self._count_thread(self.threads.pop(childtid), -1)
         child = ThreadInfo.__new__(ThreadInfo)
         child.tid = childtid

@@ -238,10 +238,18 @@ cdef class StrCmp(Node):
         # scalar fields that yield several values (proc.aname without an
         # index, fd.port: either end) match when any value does.
         # `intersects` is "one of them is in"; other operators hold for any.
+        # (Loops, not all()/any() over generators: a generator in a cdef
+        # method makes Cython allocate a closure on every call of it.)
         if self.op == OP_IN and not self.any_in:
-            return len(vals) > 0 and all(x in self.values for x in vals)
+            for x in vals:
+                if x not in self.values:
+                    return False
+            return len(vals) > 0
         if self.op == OP_INTERSECTS:
-            return any(x in self.values for x in vals)
+            for x in vals:
+                if x in self.values:
+                    return True
+            return False
         for x in vals:
             if self._one(<bytes>x, len(<bytes>x)):
                 return True
@@ -275,12 +283,22 @@ cdef class NumCmp(Node):
             return self._cmp_signed(<int64_t>v.u)
         if v.kind == VK_LIST:
             vals = <tuple>v.obj
+            # (Loops, not all()/any() over generators: see StrCmp._list.)
             if self.op == OP_IN and not self.any_in:
-                return len(vals) > 0 and all(int(x) in self.values for x in vals)
+                for x in vals:
+                    if int(x) not in self.values:
+                        return False
+                return len(vals) > 0
             if self.op == OP_IN or self.op == OP_INTERSECTS:
-                return any(int(x) in self.values for x in vals)
+                for x in vals:
+                    if int(x) in self.values:
+                        return True
+                return False
             if self.op == OP_NE:          # neither end equals (fd.port != 22)
-                return len(vals) > 0 and all(self._cmp_signed(int(x)) for x in vals)
+                for x in vals:
+                    if not self._cmp_signed(int(x)):
+                        return False
+                return len(vals) > 0
             for x in vals:
                 if self._cmp_signed(int(x)):
                     return True
@@ -464,7 +482,7 @@ cdef class TransformExtractor(FieldExtractor):
                 out.kind = VK_UINT
                 out.u = len(vals)
                 return 0
-            vals = tuple(self._str(x) for x in vals)
+            vals = tuple([self._str(x) for x in vals])
             ctx.keep.append(vals)
             out.kind = VK_LIST
             out.obj = <PyObject_ptr>vals

@@ -270,6 +270,25 @@ cdef bytes env_value(list env, bytes key):
     return None
 
 
+# Helpers with loops of their own: a generator expression inside
+# ProcField.extract made Cython allocate a closure on every call of it.
+cdef uint64_t _args_length(list args):
+    cdef uint64_t n = 0
+    for a in args:
+        n += len(a)
+    return n + (len(args) - 1 if args else 0)
+
+
+cdef uint64_t _count_threads(StateEngine st, int64_t who, bint by_parent):
+    cdef uint64_t n = 0
+    cdef ThreadInfo x
+    for obj in st.threads.values():
+        x = <ThreadInfo>obj
+        if (x.ptid if by_parent else x.pid) == who:
+            n += 1
+    return n
+
+
 cdef class ProcField(FieldExtractor):
     """proc.* and thread.* fields."""
     cdef int code
@@ -314,8 +333,7 @@ cdef class ProcField(FieldExtractor):
         if code == P_CMDNARGS:
             return set_uint(out, len(t.args))
         if code == P_CMDLENARGS:
-            return set_uint(out, sum(len(a) for a in t.args) +
-                            (len(t.args) - 1 if t.args else 0))
+            return set_uint(out, _args_length(t.args))
         if code == P_PNAME or code == P_PEXE or code == P_PEXEPATH \
                 or code == P_PCMDLINE:
             # The parent of the thread itself (its creator).
@@ -492,11 +510,9 @@ cdef class ProcField(FieldExtractor):
                 return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
             return set_bytes(out, fi.name)
         if code == P_NTHREADS:
-            return set_uint(out, sum(1 for x in st.threads.values()
-                                     if (<ThreadInfo>x).pid == t.pid))
+            return set_uint(out, _count_threads(st, t.pid, False))
         if code == P_NCHILDS:
-            return set_uint(out, sum(1 for x in st.threads.values()
-                                     if (<ThreadInfo>x).ptid == t.tid))
+            return set_uint(out, _count_threads(st, t.tid, True))
         if code == P_FALSE:
             return set_bool(out, False)
         if code == P_CGROUPS:

@@ -454,6 +454,43 @@ def bench_live(seconds: float, workload: str, as_json: bool) -> None:
     click.echo(format_report(report))
 
 
+@bench.command("kmod")
+@click.option("--kernel", "kernels", multiple=True, metavar="VERSION",
+              help="Debian kernel to boot (repeatable; default: every /boot/vmlinuz-* "
+                   "with headers).")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Rounds of the three modes; medians are reported.")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=0.5, show_default=True,
+              help="How long (guest time) the getppid loop runs in each mode and round.")
+@click.option("--clock", type=click.Choice(["icount", "wall"]), default="icount",
+              show_default=True,
+              help="icount: TCG counting guest instructions (repeatable, host load "
+                   "does not matter); wall: the guest's clock (KVM or TCG, noisy).")
+@click.option("--accel", type=click.Choice(["kvm", "tcg"]), default=None,
+              help="qemu accelerator for --clock wall (default: KVM when usable, else TCG).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bench_kmod(kernels: tuple[str, ...], rounds: int, seconds: float, clock: str,
+               accel: str | None, as_json: bool) -> None:
+    """Kernel module overhead in a booted Debian kernel (qemu): ns per
+    getppid with no module, with falco.ko and with Debian's scap.ko
+    (falcosecurity-scap-dkms), each drained by the same C consumer; the
+    overhead ratio falco / scap, records delivered and drops."""
+    from falco.bench.kmod import BenchUnavailable, format_report, kmod_report
+
+    try:
+        report = kmod_report(list(kernels) or None, rounds, seconds, accel, clock,
+                             log=lambda s: click.echo(s, err=True))
+    except BenchUnavailable as exc:
+        click.echo(f"falco: bench kmod unavailable: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        click.echo(format_report(report))
+    if not all(k["ok"] for k in report["kernels"]):
+        sys.exit(1)
+
+
 @bench.command("scale")
 @click.option("--events", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
               help="Loop the capture until it holds this many events.")

@@ -338,6 +338,23 @@ cdef const uint8_t *enter_param(EventCtx ctx, str name, uint32_t *plen,
     return NULL
 
 
+# The state's rendering view (fd names, process names), looked up once per
+# state object: getattr() on a state without one raises and swallows an
+# AttributeError, which cost more than the rendering.
+cdef object _view_of = None
+cdef object _view_value = None
+
+
+cdef object _state_view(object state):
+    global _view_of, _view_value
+    if state is None:
+        return None
+    if state is not _view_of:
+        _view_value = getattr(state, "view", None)
+        _view_of = state
+    return _view_value
+
+
 cdef class EvtArg(FieldExtractor):
     """evt.arg.NAME / evt.arg[N] (rendered text) and evt.rawarg.NAME (value)."""
     cdef str pname        # by name, or
@@ -382,10 +399,7 @@ cdef class EvtArg(FieldExtractor):
                 return 0
             ctx.set_str(out, _params.render(pinfo, raw, e.tid, None))
             return 0
-        view = None
-        if ctx.state is not None:
-            view = getattr(ctx.state, "view", None)
-        ctx.set_str(out, _params.render(pinfo, raw, <int64_t>e.tid, view))
+        ctx.set_str(out, _params.render(pinfo, raw, <int64_t>e.tid, _state_view(ctx.state)))
         return 0
 
 
@@ -395,7 +409,7 @@ cdef class EvtArgs(FieldExtractor):
         if e.type <= 1:
             ctx.set_str(out, b"")
             return 0
-        view = getattr(ctx.state, "view", None) if ctx.state is not None else None
+        view = _state_view(ctx.state)
         ev = ctx.batch.event(ctx.idx)
         infos = _table.EVENTS[e.type].params
         parts = []

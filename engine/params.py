@@ -8,6 +8,7 @@ path) is asked of an optional `StateView`.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import struct
 from typing import Any, Protocol
@@ -143,6 +144,7 @@ def _hostport(ip: str, port: int) -> str:
     return f"{ip}:{port}"
 
 
+@functools.lru_cache(maxsize=4096)      # a few values per set recur (rules read them per event)
 def flag_names(value: int, flag_set: int) -> str:
     """'A|B' for `value` read against a flag set, in the set's order.
 

@@ -439,7 +439,7 @@ cdef bytes sockaddr_text(const uint8_t *p, uint32_t n):
     return b""
 
 
-def concat_paths(bytes base, bytes path):
+cpdef bytes concat_paths(bytes base, bytes path):
     """libsinsp's path join: absolute paths win; '.', '..' and '//' fold."""
     cdef bytes full
     if path.startswith(b"/"):
@@ -449,6 +449,10 @@ def concat_paths(bytes base, bytes path):
     else:
         full = base + (b"" if base.endswith(b"/") else b"/") + path
     if not full.startswith(b"/"):
+        return full
+    # Already canonical (the common case): nothing to fold.
+    if full.find(b"//") < 0 and full.find(b"/.") < 0 and \
+            (len(full) == 1 or not full.endswith(b"/")):
         return full
     out = []
     for part in full.split(b"/"):

@@ -1058,7 +1058,7 @@ def _mount_text(m, int code):
     return str(m.get("Propagation", ""))
 
 
-def _text(v):
+cpdef object _text(v):
     if v is None:
         return None
     if isinstance(v, bytes):

@@ -10,7 +10,7 @@
 # The initramfs has no Python: the host's root filesystem is exported
 # read-only by qemu (-virtfs ... mount_tag=hostroot,readonly=on), mounted
 # on /host with 9p over virtio (modules listed in /lib/vm/order, from the
-# booted kernel's own tree), given fresh proc, sys, dev, tmp and run, and
+# booted kernel's own tree), given fresh proc, sys, dev and run, and
 # falco runs chrooted there: the same interpreter, editable install and
 # Cython extensions as on the host.  The actions run outside the chroot
 # (the initramfs's /etc/shadow, busybox sh), so the host's own files are
@@ -43,9 +43,12 @@ fi
 mount -t proc proc $H/proc
 mount -t sysfs sys $H/sys
 mount -t devtmpfs dev $H/dev
-mount -t tmpfs tmp $H/tmp
+# /tmp stays the host's (read-only): the checkout or the interpreter (a
+# CI venv, a clone) may live there.  falco writes nothing to it.
 mount -t tmpfs run $H/run
-[ -x "$H$PY" ] || { echo "KMODPY no $PY on the host root"; done_ no-python; }
+# Tested inside the chroot: a venv's python is a symlink to an absolute path.
+chroot $H /bin/sh -c "test -x '$PY'" ||
+	{ echo "KMODPY no $PY on the host root"; done_ no-python; }
 
 rmmod falco 2>/dev/null
 if ! insmod /falco.ko ring_bytes="$RING_BYTES"; then

@@ -490,7 +490,7 @@ cdef class Event:
             p = self.batch.param_ptr(self.idx, 0, &plen)
             if p != NULL and plen >= 2:
                 sc = rd16(p)
-                if sc < FE_SYSCALL_MAX:
+                if sc < FE_SYSCALL_MAX and fe_syscall_names[sc] != NULL:
                     return fe_syscall_names[sc].decode()
         return fe_event_table[t].name.decode()
 

@@ -281,6 +281,11 @@ class _Parser:
 
     def transformer_remainder(self, name: str, pos: int) -> Transform:
         """The rest of ``name(...)`` after the '('."""
+        # Transformers nest like parentheses: the same depth limit keeps
+        # tolower(tolower(...)) clear of Python's recursion limit.
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"exceeded max depth limit of {MAX_DEPTH}")
         self.blank()
         if name in LIST_TRANSFORMERS:
             args = self.call_args()
@@ -299,6 +304,7 @@ class _Parser:
             if not self.lit(")"):
                 raise self.error("expected a ')' token closing the transformer")
             args = (child,)
+        self.depth -= 1
         return Transform(name, tuple(args), self.field_arg(), pos)
 
     def call_args(self) -> list[object]:

@@ -574,8 +574,9 @@ def find_config(explicit: str | os.PathLike | None = None) -> Path:
 def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:     # (not UTF-8: fuzzing)
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from exc
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as exc:     # (nested too deep: fuzzing)

@@ -73,23 +73,6 @@ DROP_RUNTIME = {"monitor_syscall_drops_none", "monitor_syscall_drops_ignore",
 # Records this project gets wrong today, each with the gap that causes it
 # (strict xfails: fixing the gap turns the test red until it is removed).
 KNOWN_GAPS = {
-    "invalid_array_item_not_object":
-        "the loader names the item 'rules content', Falco 'rules content item'",
-    "invalid_list_loop":
-        "a list defined in terms of itself loads; Falco fails on the unknown "
-        "event type it expands to",
-    "invalid_overwrite_macro":
-        "loading stops at the first error, so the LOAD_UNUSED_MACRO warning "
-        "Falco also reports is missing",
-    "invalid_append_macro":
-        "loading stops at the first error, so the LOAD_UNUSED_MACRO warning "
-        "Falco also reports is missing",
-    "rule_exception_fields_values_len_mismatch":
-        "the exception error is attributed to the rule, Falco attributes it to "
-        "the exception item",
-    "rule_exception_append_fields_values_len_mismatch":
-        "the exception error is attributed to the rule, Falco attributes it to "
-        "the exception item",
 }
 
 def unsupported(rec: dict) -> str | None:

@@ -285,3 +285,57 @@ def test_unused_macro_and_list_warnings() -> None:
 def test_required_engine_version_too_new() -> None:
     err = load_rules([("f.yaml", "- required_engine_version: 99.0.0\n")]).errors[0]
     assert "engine version" in err.message
+
+
+def _keys(diags) -> list[tuple[str, str, str]]:
+    return [(d.code, d.item_type, d.item_name) for d in diags]
+
+
+def test_item_not_a_mapping_is_a_rules_content_item_error() -> None:
+    err = load_rules([("f.yaml", "- foo\n")]).errors
+    assert _keys(err) == [(D.LOAD_ERR_YAML_VALIDATE, "rules content item", "")]
+
+
+def test_unknown_event_type_is_a_compile_error() -> None:
+    """Falco: "unknown event type X" (a self-referencing list leaves its own
+    name as the value); event and syscall names both count as known."""
+    bad = load_rules([("f.yaml", RULE_TEMPLATE.format(cond="evt.type in (open, opne)"))])
+    assert _keys(bad.errors) == [(D.LOAD_ERR_COMPILE_CONDITION, "rule", "r")]
+    assert "unknown event type opne" in bad.errors[0].message
+    loop = ("- list: a\n  items: [open]\n- list: b\n  items: [a]\n- list: a\n  items: [b]\n"
+            + RULE_TEMPLATE.format(cond="evt.type in (a)"))
+    assert _keys(load_rules([("f.yaml", loop)]).errors) == \
+        [(D.LOAD_ERR_COMPILE_CONDITION, "rule", "r")]
+    for ok in ("evt.type = execve", "evt.type in (ptrace, container, procexit)",
+               "evt.type != open"):
+        assert not load_rules([("f.yaml", RULE_TEMPLATE.format(cond=ok))]).errors, ok
+
+
+def test_exception_values_mismatch_names_the_exception() -> None:
+    text = RULE_TEMPLATE.format(cond="evt.type = open") + (
+        "  exceptions:\n    - name: ex1\n      fields: [proc.name, fd.name]\n"
+        "      values: [[nginx]]\n")
+    err = load_rules([("f.yaml", text)]).errors
+    assert _keys(err) == [(D.LOAD_ERR_VALIDATE, "exception", "ex1")]
+    assert err[0].message == "Fields and values lists must have equal length"
+
+
+def test_bad_macro_still_reports_unused_macros_and_lists() -> None:
+    """Falco goes on far enough past a macro error to warn about unused
+    macros and lists; what rules and macros name is not 'unused'."""
+    text = ("- list: used_l\n  items: [a]\n- list: unused_l\n  items: [b]\n"
+            "- macro: bad\n  condition: evt.type=execve foo\n"
+            "- macro: used_m\n  condition: proc.name in (used_l)\n"
+            "- macro: unused_m\n  condition: proc.name = x\n"
+            + RULE_TEMPLATE.format(cond="evt.type = open and used_m"))
+    res = load_rules([("f.yaml", text)])
+    assert _keys(res.errors) == [(D.LOAD_ERR_COMPILE_CONDITION, "macro", "bad")]
+    unused = sorted(k for k in _keys(res.warnings) if k[0] in (D.LOAD_UNUSED_MACRO,
+                                                                D.LOAD_UNUSED_LIST))
+    assert unused == [(D.LOAD_UNUSED_LIST, "list", "unused_l"),
+                      (D.LOAD_UNUSED_MACRO, "macro", "bad"),
+                      (D.LOAD_UNUSED_MACRO, "macro", "unused_m")]
+
+
+RULE_TEMPLATE = ("- rule: r\n  desc: d\n  output: o\n  priority: INFO\n"
+                 "  condition: {cond}\n")

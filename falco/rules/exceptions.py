@@ -97,7 +97,14 @@ def _quote(item: str) -> str:
 
 def build_exceptions_condition(cond: str, exceptions: list[dict[str, Any]],
                                ex_fields: list[str]) -> str:
-    """``(cond) and not (...)`` for every exception with values."""
+    """``(cond) and not (...)`` for every exception with values.  A value
+    tuple that does not fit the fields is the exception's error (as in
+    Falco: the diagnostic names the exception, not the rule)."""
+    from .loader import LoadError  # local: loader imports this module
+
+    def fail(ex: dict[str, Any], message: str) -> None:
+        raise LoadError(ex["ctx"].diag(D.LOAD_ERR_VALIDATE, message))
+
     out = "(" + cond + ")"
     for ex in exceptions:
         fields, comps, values = ex["fields"], ex["comps"], ex.get("values") or []
@@ -105,8 +112,7 @@ def build_exceptions_condition(cond: str, exceptions: list[dict[str, Any]],
             items = []
             for val in values:
                 if isinstance(val, list):
-                    raise ValueError(f"exception '{ex['name']}': expected values array to "
-                                     "contain a list of strings")
+                    fail(ex, "Expected values array to contain a list of strings")
                 items.append(_quote(val))
             if fields not in ex_fields:
                 ex_fields.append(fields)
@@ -115,11 +121,12 @@ def build_exceptions_condition(cond: str, exceptions: list[dict[str, Any]],
             alternatives = []
             for tup in values:
                 if not isinstance(tup, list) or len(tup) != len(fields):
-                    raise ValueError(f"exception '{ex['name']}': fields and values lists "
-                                     "must have equal length")
+                    fail(ex, "Fields and values lists must have equal length")
                 terms = []
                 for field, comp, val in zip(fields, comps, tup):
                     if isinstance(val, list):
+                        if any(isinstance(v, list) for v in val):
+                            fail(ex, "Expected values array to contain a list of strings")
                         rhs = "(" + ", ".join(_quote(v) for v in val) + ")"
                     elif _is_list_comp(comp):
                         rhs = val if val.startswith("(") else "(" + val + ")"

@@ -11,7 +11,9 @@ Three stages, as in Falco:
    field catalog; outputs are checked too;
 3. report: unused lists and macros, rules matching every event type.
 
-Loading stops at the first error, like Falco; warnings accumulate.
+Loading stops at the first error, like Falco; warnings accumulate (after
+an error in a macro, Falco still reports unused macros and lists: so does
+this loader).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from falco_engine import table as _table
 from falco_engine.filter_ast import (
     BoolOp, Compare, FieldRef, Identifier, ListValue, Node, Not, Value,
     to_string, walk,
@@ -83,6 +86,10 @@ ERROR_NO_PREVIOUS_RULE_APPEND = ("Rule uses 'append' or 'override.<key>: append'
                                  "rule by that name already exists")
 ERROR_NO_PREVIOUS_RULE_REPLACE = ("An 'override.<key>: replace' to a rule was requested "
                                   "but no rule by that name already exists")
+
+# A chain of hundreds of macros, each naming the previous one, nests the
+# expanded condition deeper than the compiler can recurse.
+ERROR_TOO_DEEP = "condition nests too deeply once its macros are expanded"
 
 _RX_IDENTIFIER = r"[a-zA-Z]+[a-zA-Z0-9_]*"
 _RX_BARESTR = r"[^()\"'[:space:]=,]+"
@@ -454,7 +461,7 @@ class _Reader:
             raise LoadError(Diagnostic(D.LOAD_ERR_YAML_VALIDATE,
                                        "Unexpected element type. Each element should be a "
                                        "yaml associative array.", self.filename, line, col,
-                                       "rules content", ""))
+                                       "rules content item", ""))
         # key -> (value, value node)
         item = {str(k.value): (value.get(k.value, value.get(str(k.value))), v)
                 for k, v in node.value}
@@ -472,7 +479,8 @@ class _Reader:
             self.read_rule(item, line, col)
         else:
             self.res.warnings.append(Diagnostic(D.LOAD_UNKNOWN_ITEM, "Unknown top level item",
-                                                self.filename, line, col, "rules content", ""))
+                                                self.filename, line, col, "rules content item",
+                                                ""))
 
     def read_engine_version(self, item: dict, ctx: Ctx) -> None:
         raw = self._get(item, "required_engine_version", ctx)
@@ -835,8 +843,12 @@ class _Compiler:
             self.macro_ast[info.name] = self._parse(cond, info.ctx, info.cond_node, info.cond_src)
         for info in infos:
             visible = {m.name for m in infos if m.index < info.visibility}
-            self.macro_ast[info.name] = self.expand(self.macro_ast[info.name], visible,
-                                                    info.ctx, (info.name,))
+            try:
+                self.macro_ast[info.name] = self.expand(self.macro_ast[info.name], visible,
+                                                        info.ctx, (info.name,))
+            except RecursionError:
+                raise LoadError(info.ctx.diag(D.LOAD_ERR_COMPILE_CONDITION,
+                                              ERROR_TOO_DEEP)) from None
             self.res.macros[info.name] = MacroDef(info.name, info.cond,
                                                   self.macro_ast[info.name], False,
                                                   info.ctx.filename, info.ctx.line)
@@ -868,7 +880,11 @@ class _Compiler:
         for info in sorted(self.col.rules.values(), key=lambda i: i.index):
             if info.unknown_source:
                 continue
-            rule = self.compile_rule(info)
+            try:
+                rule = self.compile_rule(info)
+            except RecursionError:
+                raise LoadError(info.ctx.diag(D.LOAD_ERR_COMPILE_CONDITION,
+                                              ERROR_TOO_DEEP)) from None
             if rule is not None:
                 self.res.rules.append(rule)
 
@@ -884,10 +900,7 @@ class _Compiler:
         cond = info.cond
         ex_fields: list[str] = []
         if info.exceptions:
-            try:
-                cond = build_exceptions_condition(cond, info.exceptions, ex_fields)
-            except ValueError as exc:
-                raise LoadError(ctx.diag(D.LOAD_ERR_VALIDATE, str(exc))) from None
+            cond = build_exceptions_condition(cond, info.exceptions, ex_fields)
         output = info.output
         if "%container.info" in output:
             self.res.warnings.append(ctx.diag(
@@ -925,6 +938,7 @@ class _Compiler:
                                                     diag.item_type, diag.item_name))
                 return None
             raise LoadError(diag) from None
+        self._check_event_names(ast, info, cond)
         try:
             cofinite, names = evttype_set(ast)
         except EvtTypeError as exc:
@@ -954,6 +968,22 @@ class _Compiler:
         line, col = _source_position(info.cond_src, info.cond_node, cond, pos)
         return info.ctx.diag(code, message, line or None, col or None)
 
+    def _check_event_names(self, ast: Node, info: _RuleInfo, cond: str) -> None:
+        """An ``evt.type`` value must name an event or a syscall, as in Falco
+        ("unknown event type X"): a list that never expands (one defined in
+        terms of itself) otherwise matches nothing, silently."""
+        for n in walk(ast):
+            if not (isinstance(n, Compare) and isinstance(n.left, FieldRef)
+                    and n.left.name == "evt.type" and n.left.arg is None):
+                continue
+            values = (n.right.text,) if isinstance(n.right, Value) else \
+                n.right.items if isinstance(n.right, ListValue) else ()
+            for v in values:
+                if v not in _EVENT_NAMES:
+                    raise LoadError(self._cond_diag(D.LOAD_ERR_COMPILE_CONDITION,
+                                                    f"unknown event type {v}", n, info,
+                                                    cond, n.pos))
+
     def _condition_warnings(self, ast: Node, ctx: Ctx) -> None:
         dir_seen = na_seen = False
         for n in walk(ast):
@@ -974,13 +1004,35 @@ class _Compiler:
                         "condition has an unsafe comparison with '<NA>': fields may be "
                         "empty for other reasons"))
 
+    def mark_references(self) -> None:
+        """Mark the macros and lists that macros and rules refer to, without
+        expanding anything (after an error: best effort, errors ignored)."""
+        asts: list[Node] = []
+        for info in self.col.macros.values():
+            if info.name not in self.macro_ast:
+                try:
+                    self.macro_ast[info.name] = parse(self.substitute_lists(info.cond))
+                except FilterSyntaxError:
+                    continue
+        for info in self.col.rules.values():
+            if not info.unknown_source:
+                try:
+                    asts.append(parse(self.substitute_lists(info.cond)))
+                except FilterSyntaxError:
+                    pass
+        # As when compiling: a macro is used when a rule or a macro names it.
+        for node in asts + list(self.macro_ast.values()):
+            for n in walk(node):
+                if isinstance(n, Identifier) and n.name in self.macro_ast:
+                    self.macro_used.add(n.name)
+
     def report_unused(self) -> None:
         for name, m in self.col.macros.items():
             if name not in self.macro_used:
                 self.res.warnings.append(m.ctx.diag(D.LOAD_UNUSED_MACRO,
                                                     "Macro not referred to by any other "
                                                     "rule/macro"))
-            else:
+            elif name in self.res.macros:
                 self.res.macros[name].used = True
         for name, lst in self.col.lists.items():
             if name not in self.list_used:
@@ -990,6 +1042,10 @@ class _Compiler:
             else:
                 self.lists[name].used = True
         self.res.lists = dict(self.lists)
+
+
+# Every name evt.type can have: event names and syscall names.
+_EVENT_NAMES = frozenset([e.name for e in _table.EVENTS] + list(_table.SYSCALL_NAMES))
 
 
 # Like Falco, "<NA>" comparisons are only flagged for the JSON-backed k8s
@@ -1049,7 +1105,14 @@ def load_rules(sources: list[tuple[str, str]]) -> LoadResult:
             _read_source(filename, text, col)
         comp = _Compiler(col)
         comp.compile_lists()
-        comp.compile_macros()
+        try:
+            comp.compile_macros()
+        except LoadError:
+            # Falco gets far enough past a bad macro to still warn about
+            # unused macros and lists: find what the rest refers to.
+            comp.mark_references()
+            comp.report_unused()
+            raise
         comp.compile_rules()
         comp.report_unused()
     except LoadError as exc:
@@ -1066,7 +1129,7 @@ def load_rule_files(paths: list[str | Path]) -> LoadResult:
         for f in files:
             try:
                 sources.append((str(f), f.read_text(encoding="utf-8")))
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
                 res = LoadResult()
                 res.errors.append(Diagnostic(D.LOAD_ERR_FILE_READ, f"cannot read file: {exc}",
                                              str(f)))

@@ -1,0 +1,1 @@
+"""Fuzz targets of every input surface (issue #10): see targets.py and run.py."""

@@ -350,13 +350,11 @@ cdef class IpCmp(Node):
     kept as (length, network bytes, mask bytes) for a C compare per event."""
     cdef FieldExtractor ex
     cdef int op
-    cdef tuple nets                 # ipaddress networks (for display)
     cdef bytes net_bytes            # per network: 16 address + 16 mask bytes
     cdef bytes net_lens             # per network: 4 or 16
     cdef Py_ssize_t nnets
 
     cdef set_nets(self, tuple nets):
-        self.nets = nets
         self.nnets = len(nets)
         packed = bytearray()
         lens = bytearray()

@@ -133,19 +133,14 @@ def sysdig_parsable_subset(rule_paths: list[str], capture: str | os.PathLike[str
     `sysdig -r FILE -q FILTER` reference can be measured on a rule set.
     Rules using fields newer than the installed sysdig are left out of both
     sides (sysdig's own error decides)."""
-    from falco.rules import load_rule_files
-
-    from falco_engine.filter_ast import to_string
-
     exe = shutil.which("sysdig")
     if exe is None:
         return set(), ""
     names: set[str] = set()
     parts: list[str] = []
-    for rule in load_rule_files(rule_paths).rules:
-        if not rule.enabled or rule.source != "syscall":
+    for rule, flt in _rule_filters(rule_paths):
+        if rule.source != "syscall":
             continue
-        flt = f"({to_string(rule.condition, reparse=True)})"
         # `-n 1` stops after one event: this only asks whether it parses.
         probe = subprocess.run([exe, "-r", str(capture), "-n", "1", "-q", flt],
                                capture_output=True, timeout=60)
@@ -155,15 +150,21 @@ def sysdig_parsable_subset(rule_paths: list[str], capture: str | os.PathLike[str
     return names, " or ".join(parts)
 
 
-def union_filter(rule_paths: list[str]) -> str:
-    """One sysdig filter equivalent to a rule set: its conditions or-ed."""
+def _rule_filters(rule_paths: list[str]):
+    """(rule, its condition as a parenthesised sysdig filter) for every
+    enabled rule of the files."""
     from falco.rules import load_rule_files
 
     from falco_engine.filter_ast import to_string
 
-    loaded = load_rule_files(rule_paths)
-    return " or ".join(f"({to_string(r.condition, reparse=True)})"
-                       for r in loaded.rules if r.enabled)
+    for rule in load_rule_files(rule_paths).rules:
+        if rule.enabled:
+            yield rule, f"({to_string(rule.condition, reparse=True)})"
+
+
+def union_filter(rule_paths: list[str]) -> str:
+    """One sysdig filter equivalent to a rule set: its conditions or-ed."""
+    return " or ".join(flt for _, flt in _rule_filters(rule_paths))
 
 
 NEVER_RULE = ("- rule: never\n  desc: matches nothing\n"

@@ -1,6 +1,7 @@
 # The decoded view of one event record inside a batch buffer.  Bytes stay
 # in the buffer; this struct only says where the parts are.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy
 
 cdef struct fe_evt:
     uint64_t ts          # nanoseconds since the epoch
@@ -34,3 +35,32 @@ cdef class EventBatch:
     cdef const uint8_t *param_ptr(self, Py_ssize_t i, uint32_t p, uint32_t *plen) noexcept nogil
 
 cdef int64_t read_int(const uint8_t *p, uint32_t n, bint signed_) noexcept nogil
+
+
+cdef inline const uint8_t *evt_param(const uint8_t *base, fe_evt *e, uint32_t p,
+                                     uint32_t *plen) noexcept nogil:
+    """Parameter `p` of the record `e` in the buffer at `base`, and its
+    length; NULL when the record has fewer parameters.  Inline here so the
+    engine's per-event lookups cost no call (EventBatch.param_ptr is the
+    same walk)."""
+    cdef const uint8_t *rec = base + e.off
+    cdef const uint8_t *lens = rec + e.hdr_len
+    cdef uint64_t pos
+    cdef uint32_t k, v
+    cdef uint16_t v16
+    if p >= e.nparams:
+        return NULL
+    pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
+    if e.len_size == 4:
+        for k in range(p):
+            memcpy(&v, lens + 4 * k, 4)
+            pos += v
+        memcpy(&v, lens + 4 * p, 4)
+        plen[0] = v
+    else:
+        for k in range(p):
+            memcpy(&v16, lens + 2 * k, 2)
+            pos += v16
+        memcpy(&v16, lens + 2 * p, 2)
+        plen[0] = v16
+    return rec + pos

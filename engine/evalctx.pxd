@@ -3,7 +3,7 @@
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
-from falco_engine.decoder cimport EventBatch, fe_evt
+from falco_engine.decoder cimport EventBatch, fe_evt, evt_param
 
 cdef enum ValueKind:
     VK_NONE = 0     # not available for this event: prints <NA>, compares false
@@ -31,7 +31,13 @@ cdef class EventCtx:
     cdef fe_evt *evt             # its decoded header
     cdef public object state     # the state engine (None: no state)
     cdef public object thread    # state: thread object of evt.tid, or None
-    cdef public object fd        # state: fd object the event acts on, or None
+    # state: the fd object the event acts on, or None.  Read it with
+    # ctx_fd(): for events that change no state the engine leaves the
+    # lookup pending (fd_table/fd_num) until a field asks, since most
+    # events are judged by no rule that reads fd.* at all.
+    cdef object _fd
+    cdef object fd_table         # dict to look fd_num up in, or None: _fd final
+    cdef int64_t fd_num
     cdef list keep               # objects Values point into, for this event
     cdef readonly uint64_t gen   # bumped per event: per-event caches key on it
     # Exit events may lend parameters from their enter event (evt.arg.*):
@@ -43,6 +49,38 @@ cdef class EventCtx:
     cdef const char *keep_bytes(self, bytes data) except? NULL
     cdef int set_str(self, Value *out, object data) except -1
     cdef const uint8_t *param(self, uint32_t p, uint32_t *plen) noexcept nogil
+
+cdef inline void ctx_set_event(EventCtx ctx, EventBatch b, Py_ssize_t i) noexcept:
+    """Point `ctx` at event `i` of `b`, with nothing known about it yet
+    (EventCtx.set_event, inline for the runner's loop)."""
+    ctx.batch = b
+    ctx.idx = i
+    ctx.evt = &b.evts[i]
+    ctx.gen += 1
+    if ctx.keep:
+        ctx.keep = []
+    ctx.thread = None
+    ctx._fd = None
+    ctx.fd_table = None
+
+
+cdef inline const uint8_t *ctx_param(EventCtx ctx, uint32_t p,
+                                     uint32_t *plen) noexcept:
+    """Parameter `p` of the current event (EventCtx.param, inline)."""
+    return evt_param(ctx.batch.base, ctx.evt, p, plen)
+
+
+cdef inline object ctx_fd(EventCtx ctx):
+    if ctx.fd_table is not None:
+        ctx._fd = (<dict>ctx.fd_table).get(ctx.fd_num)
+        ctx.fd_table = None
+    return ctx._fd
+
+
+cdef inline void ctx_set_fd(EventCtx ctx, object fd) noexcept:
+    ctx._fd = fd
+    ctx.fd_table = None
+
 
 cdef class StateHook:
     # What the rule runner calls for every event before rules look at it:

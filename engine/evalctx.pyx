@@ -23,14 +23,7 @@ cdef class EventCtx:
         self.evt = NULL
 
     cdef int set_event(self, EventBatch b, Py_ssize_t i) except -1:
-        self.batch = b
-        self.idx = i
-        self.evt = &b.evts[i]
-        self.gen += 1
-        if self.keep:
-            self.keep = []
-        self.thread = None
-        self.fd = None
+        ctx_set_event(self, b, i)
         return 0
 
     cdef const char *keep_bytes(self, bytes data) except? NULL:
@@ -50,9 +43,17 @@ cdef class EventCtx:
         return 0
 
     cdef const uint8_t *param(self, uint32_t p, uint32_t *plen) noexcept nogil:
-        return self.batch.param_ptr(self.idx, p, plen)
+        return evt_param(self.batch.base, self.evt, p, plen)
 
     # Python-facing, for tests and outputs.
+    @property
+    def fd(self):
+        return ctx_fd(self)
+
+    @fd.setter
+    def fd(self, value):
+        ctx_set_fd(self, value)
+
     @property
     def event(self):
         return None if self.batch is None else self.batch.event(self.idx)

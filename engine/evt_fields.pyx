@@ -315,13 +315,13 @@ cdef const uint8_t *enter_param(EventCtx ctx, str name, uint32_t *plen,
             or ctx.evt.type % 2 == 0:
         return NULL
     t = <ThreadInfo>ctx.thread
-    if t.enter_rec is None or t.enter_type + 1 != ctx.evt.type:
+    if t.enter_len == 0 or t.enter_type + 1 != ctx.evt.type:
         return NULL
     idx = _param_index(t.enter_type, name)
     if idx < 0 or <uint32_t>idx >= t.enter_nparams:
         return NULL
-    rec = <const uint8_t *><const char *>t.enter_rec
-    reclen = len(t.enter_rec)
+    rec = t.enter_buf
+    reclen = t.enter_len
     pos = t.enter_hdr + <Py_ssize_t>t.enter_nparams * t.enter_lsz
     for k in range(<uint32_t>idx + 1):
         if t.enter_hdr + (k + 1) * t.enter_lsz > reclen:

@@ -18,7 +18,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, StateHook, Value, VK_NONE, value_to_python,
-    value_to_text,
+    value_to_text, ctx_set_event,
 )
 from falco_engine.compiler cimport Node
 from falco_engine.event_table cimport FE_EVENT_MAX, FE_SYSCALL_MAX
@@ -259,7 +259,7 @@ cdef class RuleEngine:
         cdef bint hit
         cdef StateHook state = self.state
         for i in range(n):
-            ctx.set_event(batch, i)
+            ctx_set_event(ctx, batch, i)
             self.events += 1
             if state is not None:
                 state.process(ctx)

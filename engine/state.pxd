@@ -5,7 +5,13 @@
 # a `Value.s` straight into them for the duration of an event.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
+from cpython.ref cimport PyObject
+
 from falco_engine.evalctx cimport EventCtx, StateHook
+
+# Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)).
+cdef enum:
+    HOT_SLOTS = 16384
 
 
 cdef class FdInfo:
@@ -80,7 +86,12 @@ cdef class ThreadInfo:
     # Per-syscall state, as libsinsp keeps it per thread.
     cdef public int64_t lastevent_fd    # fd of the current syscall (-1 none)
     cdef public int lastevent_type      # type of the last enter event
-    cdef bytes enter_rec                # copy of the last stored enter record
+    # Copy of the last stored enter record (malloc'd, reused: copying into
+    # it costs a memcpy, where a bytes object cost an allocation and a free
+    # per syscall).  enter_len 0: none stored.
+    cdef uint8_t *enter_buf
+    cdef uint32_t enter_cap
+    cdef uint32_t enter_len
     cdef uint8_t enter_hdr
     cdef uint8_t enter_lsz
     cdef uint32_t enter_nparams
@@ -119,10 +130,13 @@ cdef class StateEngine(StateHook):
     # watched host names resolving to them (falco/live/dns_names.py).
     cdef public object host_names
 
-    # A direct-mapped cache of recent lookups (slot = tid % HOT_SLOTS): a
-    # hit skips making a Python int and a dict probe.  Every removal or
+    # A direct-mapped cache of recent lookups: a hit skips making a Python
+    # int and a dict probe.  Slots hold strong references; every removal or
     # replacement in `threads` forgets its tid (_forget).
-    cdef list hot_slots
+    cdef int64_t hot_tid[HOT_SLOTS]
+    cdef PyObject *hot_obj[HOT_SLOTS]
+
+    cdef void _clear_hot(self) noexcept
 
     cdef ThreadInfo _find(self, int64_t tid)
     cdef void _forget(self, int64_t tid) noexcept

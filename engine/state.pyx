@@ -6,8 +6,10 @@ Fed by the same event stream the rules see, it rebuilds what libsinsp
 
 - the enter event of a syscall is remembered per thread, and its
   parameters are used at the exit when the exit lacks them (old layouts);
-- the fd an event acts on is looked up before the event is evaluated: the
-  enter's fd parameter, kept per thread as `lastevent_fd` for the exit;
+- the fd an event acts on is the enter's fd parameter, kept per thread as
+  `lastevent_fd` for the exit; parsers see it as it was before the call,
+  and for events that change nothing the lookup waits until a field asks
+  (ctx_fd), since most events meet no rule that reads fd.*;
 - calls that create an fd add it before evaluation (the exit sees it);
 - close and procexit remove their fd / thread only when the *next* event
   arrives, so the close exit and the procexit are still evaluated with it;
@@ -15,24 +17,27 @@ Fed by the same event stream the rules see, it rebuilds what libsinsp
 - clone: the exit in the child (res 0) or in the parent (res > 0), whichever
   comes first, creates the child, inheriting from the caller.
 
-Representation: `threads` is a dict tid -> ThreadInfo (one hash lookup per
-event; CPython dicts of small ints are as fast as anything we would write
-here).  Each ThreadInfo points to an fd dict {fd: FdInfo}; the threads of a
+Representation: `threads` is a dict tid -> ThreadInfo, fronted by a
+direct-mapped C cache of tid -> ThreadInfo-or-absent (most events then cost
+no Python int and no hash probe).  Each ThreadInfo points to an fd dict {fd: FdInfo}; the threads of a
 process share their main thread's dict, as they share the kernel's table.
 Strings are bytes, so field extractors point into them without copying.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.ref cimport PyObject, Py_XINCREF, Py_XDECREF
 from libc.stdint cimport (
     uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, int16_t, int8_t,
 )
 from libc.string cimport memcpy, memcmp, memset
-from libc.stdlib cimport malloc
+from libc.stdlib cimport malloc, realloc, free
 
 import json
 import os
 
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int
-from falco_engine.evalctx cimport EventCtx, StateHook
+from falco_engine.evalctx cimport (
+    EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
+)
 from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX
 from falco_engine import table as _table
 
@@ -245,7 +250,7 @@ cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
     if idx < 0:
         return NULL
-    return ctx.batch.param_ptr(ctx.idx, <uint32_t>idx, n)
+    return ctx_param(ctx, <uint32_t>idx, n)
 
 
 cdef inline bint ev_int(EventCtx ctx, int key, int64_t *out) noexcept:
@@ -293,26 +298,41 @@ cdef inline bytes ev_raw(EventCtx ctx, int key):
 
 
 DEF CGROUP_ANSWERS_MAX = 4096
-DEF HOT_SLOTS = 256
 
 # Every clone and execve carries the cgroup array again, nearly always one
 # already seen: threads share one list per distinct array (lists of
 # cgroups are only ever replaced, never changed in place).
 cdef dict _cgroup_lists = {}
+# The last array seen and its list: nearly every clone and execve carries
+# the same cgroups as the one before, so a memcmp answers without making
+# (and hashing) a bytes object.
+cdef bytes _last_cgroup_raw = None
+cdef list _last_cgroup_list = None
 
 
 cdef list cgroup_list(bytes raw):
     """Cgroups as libsinsp keeps them: the v2 "io" controller is listed
     under its v1 name, blkio."""
+    global _last_cgroup_raw, _last_cgroup_list
     cdef object known = _cgroup_lists.get(raw)
-    if known is not None:
-        return <list>known
-    cgroups = [b"blkio=" + c[3:] if c.startswith(b"io=") else c
-               for c in split_nul(raw)]
-    if len(_cgroup_lists) >= CGROUP_ANSWERS_MAX:
-        _cgroup_lists.clear()
-    _cgroup_lists[raw] = cgroups
-    return cgroups
+    if known is None:
+        known = [b"blkio=" + c[3:] if c.startswith(b"io=") else c
+                 for c in split_nul(raw)]
+        if len(_cgroup_lists) >= CGROUP_ANSWERS_MAX:
+            _cgroup_lists.clear()
+        _cgroup_lists[raw] = known
+    _last_cgroup_raw = raw
+    _last_cgroup_list = <list>known
+    return <list>known
+
+
+cdef list cgroup_list_at(const uint8_t *p, uint32_t n):
+    """cgroup_list of the parameter bytes at p[0:n]."""
+    cdef bytes last = _last_cgroup_raw
+    if last is not None and <Py_ssize_t>n == len(last) and \
+            memcmp(p, PyBytes_AS_STRING(last), n) == 0:
+        return _last_cgroup_list
+    return cgroup_list(PyBytes_FromStringAndSize(<const char *>p, n))
 
 
 cdef list split_nul(bytes raw):
@@ -351,13 +371,13 @@ cdef const uint8_t *rec_param(ThreadInfo t, int key, uint32_t *n) noexcept:
     cdef const uint8_t *rec
     cdef Py_ssize_t reclen, pos
     cdef uint32_t k, plen
-    if t.enter_rec is None:
+    if t.enter_len == 0:
         return NULL
     idx = PIDX[t.enter_type * K_COUNT + key]
     if idx < 0 or <uint32_t>idx >= t.enter_nparams:
         return NULL
-    rec = <const uint8_t *>PyBytes_AS_STRING(t.enter_rec)
-    reclen = len(t.enter_rec)
+    rec = t.enter_buf
+    reclen = t.enter_len
     pos = t.enter_hdr + <Py_ssize_t>t.enter_nparams * t.enter_lsz
     if pos > reclen:
         return NULL
@@ -388,6 +408,60 @@ cdef str ip4_text(const uint8_t *p):
     return f"{p[0]}.{p[1]}.{p[2]}.{p[3]}"
 
 
+cdef inline Py_ssize_t _put_dec(char *buf, Py_ssize_t pos, uint32_t v) noexcept:
+    """Write v in decimal at buf[pos]; the new position."""
+    cdef char tmp[10]
+    cdef int k = 0
+    while True:
+        tmp[k] = <char>(48 + v % 10)
+        k += 1
+        v //= 10
+        if v == 0:
+            break
+    while k > 0:
+        k -= 1
+        buf[pos] = tmp[k]
+        pos += 1
+    return pos
+
+
+cdef inline Py_ssize_t _put_hex(char *buf, Py_ssize_t pos, uint64_t v) noexcept:
+    cdef char tmp[16]
+    cdef int k = 0
+    while True:
+        tmp[k] = b"0123456789abcdef"[v & 15]
+        k += 1
+        v >>= 4
+        if v == 0:
+            break
+    while k > 0:
+        k -= 1
+        buf[pos] = tmp[k]
+        pos += 1
+    return pos
+
+
+cdef inline Py_ssize_t _put_ip4_port(char *buf, Py_ssize_t pos, const uint8_t *a,
+                                     uint16_t port) noexcept:
+    cdef int i
+    for i in range(4):
+        pos = _put_dec(buf, pos, a[i])
+        buf[pos] = b'.' if i < 3 else b':'
+        pos += 1
+    return _put_dec(buf, pos, port)
+
+
+cdef bytes _ip4_pair_text(const uint8_t *a, uint16_t ap, const uint8_t *b,
+                          uint16_t bp):
+    """"a:port->b:port" (at most 2 * 21 + 2 characters)."""
+    cdef char buf[48]
+    cdef Py_ssize_t pos = _put_ip4_port(buf, 0, a, ap)
+    buf[pos] = b'-'
+    buf[pos + 1] = b'>'
+    pos = _put_ip4_port(buf, pos + 2, b, bp)
+    return PyBytes_FromStringAndSize(buf, pos)
+
+
 cdef str ip6_text(const uint8_t *p):
     import ipaddress
     return str(ipaddress.IPv6Address(bytes(p[:16])))
@@ -404,21 +478,26 @@ cdef bint is_v4_mapped(const uint8_t *p) noexcept:
 cdef bytes tuple_text(const uint8_t *p, uint32_t n):
     """A PT_SOCKTUPLE as libsinsp prints it (the fd name of a socket)."""
     cdef uint64_t a, b
+    cdef char hexbuf[40]
+    cdef Py_ssize_t pos
     if n == 0:
         return b""
     if p[0] == PPM_AF_INET and n >= 13:
-        return (f"{ip4_text(p + 1)}:{rd16(p + 5)}->"
-                f"{ip4_text(p + 7)}:{rd16(p + 11)}").encode()
+        return _ip4_pair_text(p + 1, rd16(p + 5), p + 7, rd16(p + 11))
     if p[0] == PPM_AF_INET6 and n >= 37:
         if is_v4_mapped(p + 1) and is_v4_mapped(p + 19):
-            return (f"{ip4_text(p + 13)}:{rd16(p + 17)}->"
-                    f"{ip4_text(p + 31)}:{rd16(p + 35)}").encode()
+            return _ip4_pair_text(p + 13, rd16(p + 17), p + 31, rd16(p + 35))
         return (f"{ip6_text(p + 1)}:{rd16(p + 17)}->"
                 f"{ip6_text(p + 19)}:{rd16(p + 35)}").encode()
     if p[0] == PPM_AF_UNIX and n >= 17:
         memcpy(&a, p + 1, 8)
         memcpy(&b, p + 9, 8)
-        return f"{a:x}->{b:x} ".encode() + cstr(p + 17, n - 17)
+        pos = _put_hex(hexbuf, 0, a)
+        hexbuf[pos] = b'-'
+        hexbuf[pos + 1] = b'>'
+        pos = _put_hex(hexbuf, pos + 2, b)
+        hexbuf[pos] = b' '
+        return PyBytes_FromStringAndSize(hexbuf, pos + 1) + cstr(p + 17, n - 17)
     return b""
 
 
@@ -439,20 +518,32 @@ cdef bytes sockaddr_text(const uint8_t *p, uint32_t n):
     return b""
 
 
+cdef inline bint _is_canonical(const char *p, Py_ssize_t n) noexcept:
+    """An absolute path with no "//", no "/." and no trailing slash (the
+    root aside): nothing to fold.  ("/.x" is sent the slow way: rare.)"""
+    cdef Py_ssize_t i
+    for i in range(n - 1):
+        if p[i] == b'/' and (p[i + 1] == b'/' or p[i + 1] == b'.'):
+            return False
+    return n == 1 or p[n - 1] != b'/'
+
+
 cpdef bytes concat_paths(bytes base, bytes path):
     """libsinsp's path join: absolute paths win; '.', '..' and '//' fold."""
     cdef bytes full
-    if path.startswith(b"/"):
+    cdef Py_ssize_t pn = len(path), bn = len(base), fn
+    cdef const char *pp = path
+    cdef const char *bp = base
+    if (pn > 0 and pp[0] == b'/') or bn == 0:
         full = path
-    elif not base:
-        full = path
+    elif bp[bn - 1] == b'/':
+        full = base + path
     else:
-        full = base + (b"" if base.endswith(b"/") else b"/") + path
-    if not full.startswith(b"/"):
+        full = base + b"/" + path
+    fn = len(full)
+    if fn == 0 or (<const char *>full)[0] != b'/':
         return full
-    # Already canonical (the common case): nothing to fold.
-    if full.find(b"//") < 0 and full.find(b"/.") < 0 and \
-            (len(full) == 1 or not full.endswith(b"/")):
+    if _is_canonical(<const char *>full, fn):
         return full
     out = []
     for part in full.split(b"/"):
@@ -515,8 +606,17 @@ cdef bint _is_hex(bytes s):
 cdef dict _cgroup_answers = {}
 
 
+cdef list _last_answer_list = None
+cdef tuple _last_answer = None
+
+
 cpdef tuple container_from_cgroups(list cgroups):
     """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
+    global _last_answer_list, _last_answer
+    # Threads share one list per distinct array (cgroup_list), and lists
+    # are replaced, never changed: the same list has the same answer.
+    if cgroups is _last_answer_list:
+        return _last_answer
     key = tuple(cgroups)
     answer = _cgroup_answers.get(key)
     if answer is None:
@@ -524,6 +624,8 @@ cpdef tuple container_from_cgroups(list cgroups):
         if len(_cgroup_answers) >= CGROUP_ANSWERS_MAX:
             _cgroup_answers.clear()
         _cgroup_answers[key] = answer
+    _last_answer_list = cgroups
+    _last_answer = <tuple>answer
     return answer
 
 
@@ -648,10 +750,23 @@ cdef class ThreadInfo:
         self.fds = {}
         self.lastevent_fd = 0       # libsinsp's initial value: fd 0 until an
         self.lastevent_type = -1    # enter event says otherwise
-        self.enter_rec = None
+        self.enter_buf = NULL
+        self.enter_cap = 0
+        self.enter_len = 0
+
+    def __dealloc__(self):
+        free(self.enter_buf)
 
     cdef bint is_main(self):
         return self.tid == self.pid
+
+    @property
+    def enter_rec(self):
+        """The stored enter record (bytes), or None."""
+        if self.enter_len == 0:
+            return None
+        return PyBytes_FromStringAndSize(<const char *>self.enter_buf,
+                                         self.enter_len)
 
     @property
     def ismain(self):
@@ -673,6 +788,28 @@ cdef ThreadInfo _fake_thread(int64_t tid):
     t.gid = 0xFFFFFFFF
     t.loginuid = 0xFFFFFFFF
     return t
+
+
+cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) except -1:
+    """Keep the enter record `rec` of this thread's current syscall."""
+    cdef uint32_t cap
+    cdef uint8_t *buf
+    if e.len > t.enter_cap or (t.enter_cap > 4096 and e.len <= 512):
+        # Grow to fit; give back a big buffer (a long execve) once the
+        # thread is on to ordinary calls again.
+        cap = 256 if e.len <= 256 else e.len
+        buf = <uint8_t *>realloc(t.enter_buf, cap)
+        if buf == NULL:
+            raise MemoryError()
+        t.enter_buf = buf
+        t.enter_cap = cap
+    memcpy(t.enter_buf, rec, e.len)
+    t.enter_len = e.len
+    t.enter_type = e.type
+    t.enter_hdr = e.hdr_len
+    t.enter_lsz = e.len_size
+    t.enter_nparams = e.nparams
+    return 0
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
@@ -700,7 +837,7 @@ cdef class StateEngine(StateHook):
 
     def __init__(self, Py_ssize_t max_threads=131072, Py_ssize_t max_fds=4096):
         self.threads = {}
-        self.hot_slots = [None] * HOT_SLOTS
+        self._clear_hot()
         self.users = {}
         self.groups = {}
         self.containers = {}
@@ -765,7 +902,7 @@ cdef class StateEngine(StateHook):
                 if fi is not None:
                     t.fds[fi.fd] = fi
             self.threads[t.tid] = t
-        self.hot_slots = [None] * HOT_SLOTS
+        self._clear_hot()
         # Threads share their process's fd table (the main thread's).
         for t in self.threads.values():
             if t.tid != t.pid:
@@ -873,22 +1010,40 @@ cdef class StateEngine(StateHook):
 
     # -- lookups -----------------------------------------------------------
 
+    def __dealloc__(self):
+        self._clear_hot()
+
+    cdef void _clear_hot(self) noexcept:
+        cdef int i
+        for i in range(HOT_SLOTS):
+            Py_XDECREF(self.hot_obj[i])
+            self.hot_obj[i] = NULL
+            self.hot_tid[i] = 0
+
     cdef ThreadInfo _find(self, int64_t tid):
-        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid % HOT_SLOTS)
-        cdef object hot = self.hot_slots[slot]
-        cdef ThreadInfo t
-        if hot is not None and (<ThreadInfo>hot).tid == tid:
+        # A slot remembers absent tids too (holding None): events of threads
+        # the engine never creates (procinfo of untracked threads) are most
+        # of some captures.  Adding a tid forgets its slot (_add_thread).
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+        cdef PyObject *hot = self.hot_obj[slot]
+        cdef object found
+        if hot != NULL and self.hot_tid[slot] == tid:
+            if hot == <PyObject *>None:
+                return None
             return <ThreadInfo>hot
-        t = self.threads.get(tid)
-        if t is not None:
-            self.hot_slots[slot] = t
-        return t
+        found = self.threads.get(tid)
+        Py_XINCREF(<PyObject *>found)
+        self.hot_obj[slot] = <PyObject *>found
+        self.hot_tid[slot] = tid
+        Py_XDECREF(hot)
+        return <ThreadInfo>found
 
     cdef void _forget(self, int64_t tid) noexcept:
-        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid % HOT_SLOTS)
-        cdef object hot = self.hot_slots[slot]
-        if hot is not None and (<ThreadInfo>hot).tid == tid:
-            self.hot_slots[slot] = None
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+        cdef PyObject *hot = self.hot_obj[slot]
+        if hot != NULL and self.hot_tid[slot] == tid:
+            self.hot_obj[slot] = NULL
+            Py_XDECREF(hot)
 
     cdef ThreadInfo get_thread(self, int64_t tid, bint create):
         cdef ThreadInfo t = self._find(tid)
@@ -1010,7 +1165,7 @@ cdef class StateEngine(StateHook):
         self.n_events += 1
         if self.pending_tid is not None or self.pending_fds:
             self._flush()
-        ctx.fd = None
+        ctx_set_fd(ctx, None)
         if act == A_CONTAINER_JSON or act == A_CONTAINER_OLD:
             # Like libsinsp, a container event is seen from a pseudo thread
             # of that container ("container:<id>"), so rules such as "a
@@ -1043,25 +1198,21 @@ cdef class StateEngine(StateHook):
                 t.lastevent_fd = -1
                 t.lastevent_type = et
                 if ef & EF_USES_FD:
-                    p = ctx.batch.param_ptr(ctx.idx, 0, &n)
+                    p = ctx_param(ctx, 0, &n)
                     if p != NULL and (n == 8 or n == 4):
                         t.lastevent_fd = read_int(p, n, True)
-                        ctx.fd = t.fds.get(t.lastevent_fd)
                 if STORE[et]:
-                    t.enter_rec = (ctx.batch.base + e.off)[:e.len]
-                    t.enter_type = et
-                    t.enter_hdr = e.hdr_len
-                    t.enter_lsz = e.len_size
-                    t.enter_nparams = e.nparams
+                    _store_enter(t, ctx.batch.base + e.off, e)
                 else:
-                    t.enter_rec = None
+                    t.enter_len = 0
             else:
                 if t.lastevent_type + 1 != et:
                     # No matching enter (dropped, or the capture started
                     # mid-call): its parameters and fd are unknown.
-                    t.enter_rec = None
-                elif ef & EF_USES_FD:
-                    ctx.fd = t.fds.get(t.lastevent_fd)
+                    t.enter_len = 0
+                elif ef & EF_USES_FD and act != A_NONE:
+                    # Its parser sees the fd as it was before the call.
+                    ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
         if act != A_NONE:
             self._dispatch(ctx, t, act, et)
         if t is None:
@@ -1070,11 +1221,13 @@ cdef class StateEngine(StateHook):
         # (which replaces it): extractors read enter-only parameters from it
         # while this exit is judged, after checking enter_type + 1 == type.
         ctx.thread = t
-        # libsinsp's fd fields fall back to the thread's last fd.
-        if ctx.fd is None and t is not None and \
+        # libsinsp's fd fields fall back to the thread's last fd.  Looked
+        # up when a field asks (ctx_fd): nothing changes the table before.
+        if ctx._fd is None and t is not None and \
                 ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
                 t.lastevent_fd != -1:
-            ctx.fd = t.fds.get(t.lastevent_fd)
+            ctx.fd_table = t.fds
+            ctx.fd_num = t.lastevent_fd
         return 0
 
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
@@ -1137,7 +1290,7 @@ cdef class StateEngine(StateHook):
     # -- parsers (exit events) ------------------------------------------------
 
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et):
-        return t.enter_rec is not None and t.enter_type + 1 == et
+        return t.enter_len != 0 and t.enter_type + 1 == et
 
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1:
         cdef int64_t fd, dirfd = PPM_AT_FDCWD, v
@@ -1186,7 +1339,7 @@ cdef class StateEngine(StateHook):
             fi.dev = <uint32_t>u
         if ev_uint(ctx, K_INO, &u):
             fi.ino = u
-        ctx.fd = self.add_fd(t, fd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0
 
@@ -1202,7 +1355,7 @@ cdef class StateEngine(StateHook):
         fi.nameraw = fi.name
         if ev_uint(ctx, K_FLAGS, &u):
             fi.openflags = <uint32_t>u
-        ctx.fd = self.add_fd(t, fd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0
 
@@ -1239,12 +1392,12 @@ cdef class StateEngine(StateHook):
             fi.type = FD_NETLINK
         else:
             fi.type = FD_UNKNOWN
-        ctx.fd = self.add_fd(t, fd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0
 
     cdef int _parse_bind(self, EventCtx ctx, ThreadInfo t) except -1:
-        cdef FdInfo fi = ctx.fd
+        cdef FdInfo fi = ctx_fd(ctx)
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -1297,7 +1450,7 @@ cdef class StateEngine(StateHook):
         return 0
 
     cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1:
-        cdef FdInfo fi = ctx.fd
+        cdef FdInfo fi = ctx_fd(ctx)
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -1317,7 +1470,7 @@ cdef class StateEngine(StateHook):
     cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
         """Datagram sockets learn their peer from sendto/recvfrom: the
         enter's tuple for sends, the exit's for receives."""
-        cdef FdInfo fi = ctx.fd
+        cdef FdInfo fi = ctx_fd(ctx)
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -1398,12 +1551,12 @@ cdef class StateEngine(StateHook):
         fi.name = tuple_text(p, n)
         fi.role = ROLE_SERVER
         fi.connected = True
-        ctx.fd = self.add_fd(t, fd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         return 0
 
     cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef int64_t res
-        if ctx.fd is None or not ev_int(ctx, K_RES, &res) or res < 0:
+        if ctx_fd(ctx) is None or not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         # Removed when the next event arrives: this exit still sees it.
         self.pending_fds.append((t.fds, t.lastevent_fd))
@@ -1424,7 +1577,7 @@ cdef class StateEngine(StateHook):
         if ev_uint(ctx, K_FLAGS, &flags):          # pipe2: O_CLOEXEC, ...
             a.openflags = <uint32_t>flags
         b = a.copy()
-        ctx.fd = self.add_fd(t, fd1, a)
+        ctx_set_fd(ctx, self.add_fd(t, fd1, a))
         self.add_fd(t, fd2, b)
         return 0
 
@@ -1443,7 +1596,7 @@ cdef class StateEngine(StateHook):
         a.usrc = src
         a.udst = peer
         b = a.copy()
-        ctx.fd = self.add_fd(t, fd1, a)
+        ctx_set_fd(ctx, self.add_fd(t, fd1, a))
         self.add_fd(t, fd2, b)
         return 0
 
@@ -1477,13 +1630,13 @@ cdef class StateEngine(StateHook):
             fi.type = FD_BPF
         else:
             fi.type = SIMPLE_TYPE[et]
-        ctx.fd = self.add_fd(t, fd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0
 
     cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd,
                      bint cloexec) except -1:
-        cdef FdInfo old = ctx.fd
+        cdef FdInfo old = ctx_fd(ctx)
         cdef FdInfo fi
         if old is None or newfd < 0 or newfd == t.lastevent_fd:
             return 0
@@ -1498,7 +1651,7 @@ cdef class StateEngine(StateHook):
             fi.openflags |= PPM_O_CLOEXEC
         elif cloexec:
             fi.openflags |= PPM_MFD_CLOEXEC
-        ctx.fd = self.add_fd(t, newfd, fi)
+        ctx_set_fd(ctx, self.add_fd(t, newfd, fi))
         return 0
 
     cdef int _parse_dup(self, EventCtx ctx, ThreadInfo t) except -1:
@@ -1531,7 +1684,7 @@ cdef class StateEngine(StateHook):
                 return 0
             t.cwd = dir_with_slash(concat_paths(t.cwd, path))
         else:
-            fi = ctx.fd
+            fi = ctx_fd(ctx)
             if fi is not None:
                 t.cwd = dir_with_slash(fi.name)
         self._share_cwd(t)
@@ -1583,9 +1736,9 @@ cdef class StateEngine(StateHook):
         s = ev_raw(ctx, K_ENV)
         if s is not None:
             t.env = split_nul(s)
-        s = ev_raw(ctx, K_CGROUPS)
-        if s is not None:
-            t.cgroups = cgroup_list(s)
+        p = evp(ctx, K_CGROUPS, &n)
+        if p != NULL:
+            t.cgroups = cgroup_list_at(p, n)
             cid = container_from_cgroups(t.cgroups)[0]
             t.container_id = cid
             if self.live and cid:
@@ -1649,6 +1802,8 @@ cdef class StateEngine(StateHook):
         cdef bint in_container, inverted = False, valid_parent = True
         cdef ThreadInfo pt, child, mt
         cdef bytes s
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
         if not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         ev_uint(ctx, K_FLAGS, &flags)
@@ -1771,9 +1926,9 @@ cdef class StateEngine(StateHook):
         else:
             child.vtid = child.tid
             child.vpid = child.pid
-        s = ev_raw(ctx, K_CGROUPS)
-        if s is not None:
-            child.cgroups = cgroup_list(s)
+        p = evp(ctx, K_CGROUPS, &n)
+        if p != NULL:
+            child.cgroups = cgroup_list_at(p, n)
             child.container_id = container_from_cgroups(child.cgroups)[0]
         if ev_uint(ctx, K_PIDNS_TS, &u):
             child.pidns_init_start_ts = u
@@ -1885,7 +2040,7 @@ cdef class StateEngine(StateHook):
         cdef Py_ssize_t i
         ctx.state = self
         for i in range(batch.count):
-            ctx.set_event(batch, i)
+            ctx_set_event(ctx, batch, i)
             self.process(ctx)
             if callback is not None:
                 callback(ctx)

@@ -17,7 +17,7 @@ from libc.string cimport memcpy
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, Value, VK_NONE, VK_INT, VK_UINT, VK_BOOL, VK_STR,
-    VK_IP, VK_DOUBLE, VK_LIST,
+    VK_IP, VK_DOUBLE, VK_LIST, ctx_fd,
 )
 from falco_engine.event_table cimport fe_event_table
 from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo
@@ -781,7 +781,7 @@ cdef bytes basename_of(bytes name):
 
 
 cdef class FdField(FieldExtractor):
-    """fd.* fields: the fd the event acts on (ctx.fd)."""
+    """fd.* fields: the fd the event acts on (ctx_fd(ctx))."""
     cdef int code
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
@@ -797,14 +797,14 @@ cdef class FdField(FieldExtractor):
         if out.kind == VK_NONE:
             return 0
         if code >= F_CPROTO:
-            fi = <FdInfo>ctx.fd
+            fi = <FdInfo>ctx_fd(ctx)
             if not is_inet(fi.type):
                 return set_bytes(out, b"")     # libsinsp: a server socket's is ""
             return ctx.set_str(out, _port_text(out.u, fi.l4proto))
         # fd.*ip.name: only for a socket with both ends known; "" when none
         # of the watched names resolves to the address (so != holds, as in
         # libsinsp's compare_domain), the name, or several as a list.
-        if not is_inet((<FdInfo>ctx.fd).type):
+        if not is_inet((<FdInfo>ctx_fd(ctx)).type):
             out.kind = VK_NONE
             return 0
         st = engine_of(ctx)
@@ -839,9 +839,10 @@ cdef class FdField(FieldExtractor):
             return set_int(out, t.lastevent_fd)
         if code == F_UID:
             return ctx.set_str(out, (str(t.tid) + str(t.lastevent_fd)).encode())
-        if ctx.fd is None:
+        fdo = ctx_fd(ctx)
+        if fdo is None:
             return self.null_fd(ctx, t, out)
-        fi = <FdInfo>ctx.fd
+        fi = <FdInfo>fdo
         if code == F_NAME or code == F_CONTAINERNAME:
             if fe_event_table[et].name == b"connect" and et % 2 == 1:
                 if _res_negative(ctx):

@@ -1111,6 +1111,18 @@ cdef class ContainerField(FieldExtractor):
                 return 0
             return ctx.set_str(out, v)
         labels = info.get("labels") or {}
+        if code == K_POD_LABEL or code == K_POD_LABELS:
+            # A CRI runtime answers with the pod's own labels (libsinsp reads
+            # the sandbox's); other records have only the container's.
+            labels = info.get("pod_sandbox_labels") or labels
+        if code == K_POD_IP:
+            # The pod's address, known from the CRI sandbox status; an
+            # unset one (0.0.0.0) or a container outside a pod reads <NA>.
+            v = _text(info.get("ip"))
+            if v is None or v in (b"", b"0.0.0.0") or \
+                    not labels.get("io.kubernetes.sandbox.id"):
+                return 0
+            return ctx.set_str(out, v)
         if code == C_LABEL or code == K_POD_LABEL:
             v = _text(labels.get(self.key)) if self.key is not None else None
             if v is None:

@@ -136,8 +136,10 @@ def make_detector(cfg: Config, opts: RunOptions, loaded: LoadResult,
                               opts.enable_tags)
     first = not opts.all_matches and cfg.rule_matching == "first"
     if state is None:
-        from falco.live.container_meta import sockets_from_config
-        state = new_state(container_sockets=sockets_from_config(cfg.container_engines))
+        from falco.live.container_meta import cri_sockets_from_config, sockets_from_config
+        engines = cfg.container_engines
+        state = new_state(container_sockets=sockets_from_config(engines),
+                          cri_sockets=cri_sockets_from_config(engines))
     detector = build_detector(loaded, selection, first_match=first,
                               profile=opts.profile, state=state)
     for w in detector.warnings:

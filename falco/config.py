@@ -249,9 +249,9 @@ class CriContainerEngine:
 @dataclass
 class ContainerEngines:
     """Where container metadata is asked for (falco/live/container_meta.py):
-    Docker's and Podman's Engine API sockets.  CRI (containerd, CRI-O)
-    speaks gRPC, which this implementation does not: its containers get
-    their id and type from cgroups, and <NA> names."""
+    Docker's and Podman's Engine API sockets, and the CRI runtime service
+    (containerd, CRI-O) over gRPC on `cri.sockets` (falco/live/cri_meta.py).
+    `cri.disable_async` is accepted; lookups are always off the event path."""
     docker: SimpleContainerEngine = _section(SimpleContainerEngine)
     podman: SimpleContainerEngine = _section(SimpleContainerEngine)
     cri: CriContainerEngine = _section(CriContainerEngine)

@@ -73,16 +73,18 @@ class Detector:
                 alerts.clear()
 
 
-def new_state(container_sockets=None):
+def new_state(container_sockets=None, cri_sockets=None):
     """A fresh state engine, or None where it is not built.  Live (after
     `seed_host`), new container ids are looked up on the runtime's socket
-    in the background (falco/live/container_meta.py)."""
+    in the background (falco/live/container_meta.py): Engine API sockets
+    (`container_sockets`) and CRI gRPC sockets (`cri_sockets`); None for
+    either means the defaults."""
     if _state is None:
         return None
     from falco.live import dns_names
     from falco.live.container_meta import ContainerResolver
     st = _state.StateEngine()
-    ContainerResolver(container_sockets).attach(st)
+    ContainerResolver(container_sockets, cri_sockets=cri_sockets).attach(st)
     st.host_names = dns_names.shared()      # fd.*ip.name
     return st
 

@@ -11,16 +11,26 @@ capture's container JSON event) and swaps it in.  Events are never delayed;
 fields stay `<NA>` until the answer arrives, and for good if no runtime
 answers.
 
+Containers of CRI runtimes (containerd, CRI-O: the cgroup names the
+runtime) are asked of the CRI runtime service over gRPC instead
+(falco/live/cri_meta.py); Docker and Podman containers of the Engine API.
+
 Sockets: `FALCO_CONTAINER_SOCKETS` (colon-separated) or the constructor's
-`sockets`, else Falco's defaults (Docker's, Podman's root and rootless).
+`sockets`, else Falco's defaults (Docker's, Podman's root and rootless);
+CRI sockets likewise from `FALCO_CRI_SOCKETS` or `cri_sockets`, else
+Falco's (containerd, CRI-O, k3s).  A lookup that fails leaves the
+container's fields `<NA>`; failures are counted by reason
+(`ContainerResolver.failures`) and logged at most once a minute.
 """
 from __future__ import annotations
 
 import collections
 import http.client
 import json
+import logging
 import os
 import queue
+import re
 import socket
 import struct
 import threading
@@ -30,8 +40,10 @@ from typing import Any, Iterable
 from falco_engine import table as _table
 from falco_engine.decoder import scan_records
 
-__all__ = ["ContainerResolver", "default_sockets", "info_from_inspect",
-           "sockets_from_config", "split_image"]
+__all__ = ["ContainerResolver", "cri_sockets_from_config", "default_cri_sockets",
+           "default_sockets", "info_from_inspect", "sockets_from_config", "split_image"]
+
+log = logging.getLogger("falco.container_meta")
 
 #: libsinsp's Docker API version prefix (Podman's compat service accepts it).
 API_PREFIX = "/v1.24"
@@ -59,7 +71,7 @@ def default_sockets() -> list[str]:
 def sockets_from_config(engines) -> list[str]:
     """The Engine API sockets falco.yaml's `container_engines` enables
     (docker, podman); FALCO_CONTAINER_SOCKETS still wins.  CRI sockets
-    speak gRPC and are not asked."""
+    speak gRPC: see cri_sockets_from_config."""
     if os.environ.get("FALCO_CONTAINER_SOCKETS") is not None:
         return default_sockets()
     out: list[str] = []
@@ -68,6 +80,51 @@ def sockets_from_config(engines) -> list[str]:
     if engines.podman.enabled:
         out += podman_sockets()
     return out
+
+
+#: Falco's default `container_engines.cri.sockets`.
+CRI_SOCKETS = ("/run/containerd/containerd.sock", "/run/crio/crio.sock",
+               "/run/k3s/containerd/containerd.sock")
+
+#: Cgroup runtimes whose containers only a CRI runtime service knows.
+CRI_RUNTIMES = frozenset({"containerd", "cri-o", "crio"})
+#: Those only the Engine API knows.
+ENGINE_RUNTIMES = frozenset({"docker", "podman"})
+
+
+def default_cri_sockets() -> list[str]:
+    env = os.environ.get("FALCO_CRI_SOCKETS")
+    if env is not None:
+        return [s for s in env.split(":") if s]
+    return list(CRI_SOCKETS)
+
+
+def cri_sockets_from_config(engines) -> list[str]:
+    """The CRI (gRPC) sockets of `container_engines.cri` when enabled;
+    FALCO_CRI_SOCKETS wins."""
+    if os.environ.get("FALCO_CRI_SOCKETS") is not None:
+        return default_cri_sockets()
+    return [str(s) for s in engines.cri.sockets] if engines.cri.enabled else []
+
+
+class _LogLimiter:
+    """At most one log line per `every` seconds; says how many it held back."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._next = 0.0
+        self._held = 0
+
+    def __call__(self, msg: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return
+        if self._held:
+            msg += f" ({self._held} more lookup failures not logged)"
+        self._held = 0
+        self._next = now + self.every
+        log.warning("container metadata: %s", msg)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -155,9 +212,14 @@ class ContainerResolver:
     """Looks containers up on a background thread; see the module doc."""
 
     def __init__(self, sockets: Iterable[str] | None = None,
-                 timeout: float = 2.0, max_pending: int = 1024) -> None:
+                 timeout: float = 2.0, max_pending: int = 1024,
+                 cri_sockets: Iterable[str] | None = None,
+                 cri_timeout: float = 1.0) -> None:
         self.sockets = list(default_sockets() if sockets is None else sockets)
+        self.cri_sockets = list(default_cri_sockets() if cri_sockets is None else cri_sockets)
         self.timeout = timeout
+        self.cri_timeout = cri_timeout
+        self._cri = None            # the CriResolver, made on the thread (grpc import)
         self.engine = None
         self._queue: queue.Queue = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
@@ -166,7 +228,9 @@ class ContainerResolver:
         self.n_resolved = 0
         self.n_failed = 0
         self.n_dropped = 0          # queue full: the container stays <NA>
+        self.failures: collections.Counter = collections.Counter()   # by reason
         self.last_error: str | None = None
+        self._warn = _LogLimiter()
         self.resolved = threading.Event()   # set after each answer (tests)
         # Answers not yet announced to the rules: as libsinsp, each becomes a
         # container event (evt.type = container) before the next batch.
@@ -181,7 +245,7 @@ class ContainerResolver:
     # -- called on the hot path: never blocks ---------------------------------
 
     def request(self, full_id: bytes, runtime: str | None) -> None:
-        if not self.sockets:
+        if not self.sockets and not self.cri_sockets:
             return
         try:
             self._queue.put_nowait((bytes(full_id).decode("ascii", "replace"), runtime))
@@ -204,11 +268,18 @@ class ContainerResolver:
             if item is None:
                 return
             cid, runtime = item
-            info = self.lookup(cid)
+            self.last_error = None
+            try:
+                info = self.lookup(cid, runtime)
+            except Exception as exc:            # noqa: BLE001 - the thread must live on
+                info, self.last_error = None, f"{type(exc).__name__}: {exc}"
             engine = self.engine
             key = cid[:12].encode()
             if info is None:
                 self.n_failed += 1
+                reason = self.last_error or "no runtime socket"
+                self.failures[_reason(reason)] += 1
+                self._warn(f"{cid[:12]} ({runtime or 'unknown runtime'}): {reason}")
                 if engine is not None:
                     old = engine.containers.get(key)
                     if isinstance(old, dict) and old.get("lookup") == "pending":
@@ -237,8 +308,36 @@ class ContainerResolver:
                         + struct.pack("<H", len(body)) + body)
         return scan_records(b"".join(recs)) if recs else None
 
-    def lookup(self, cid: str) -> dict | None:
-        """The container record from the first socket that knows `cid`."""
+    def lookup(self, cid: str, runtime: str | None = None) -> dict | None:
+        """The container record from the first runtime that knows `cid`:
+        CRI runtimes' containers from the CRI sockets, Docker's and Podman's
+        from the Engine API; a runtime the cgroup did not tell (or the
+        kubepods "cri") asks both."""
+        if runtime in ENGINE_RUNTIMES:
+            return self.engine_lookup(cid)
+        if runtime in CRI_RUNTIMES:
+            return self.cri_lookup(cid)
+        if runtime == "cri":
+            return self.cri_lookup(cid) or self.engine_lookup(cid)
+        return self.engine_lookup(cid) or self.cri_lookup(cid)
+
+    def cri_lookup(self, cid: str) -> dict | None:
+        if not self.cri_sockets:
+            return None
+        if self._cri is None:
+            try:
+                from falco.live.cri_meta import CriResolver
+            except ImportError as exc:              # grpcio/protobuf missing
+                self.last_error = f"CRI lookups need grpcio and protobuf: {exc}"
+                return None
+            self._cri = CriResolver(self.cri_sockets, self.cri_timeout)
+        info = self._cri.lookup(cid)
+        if info is None and self._cri.last_error:
+            self.last_error = self._cri.last_error
+        return info
+
+    def engine_lookup(self, cid: str) -> dict | None:
+        """The container record from the first Engine API socket that knows `cid`."""
         for path in self.sockets:
             if not os.path.exists(path):
                 continue
@@ -264,5 +363,15 @@ class ContainerResolver:
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
-            self._thread.join(self.timeout * 2)
+            self._thread.join(max(self.timeout, self.cri_timeout) * 2)
             self._thread = None
+        if self._cri is not None:
+            self._cri.close()
+            self._cri = None
+
+
+def _reason(error: str) -> str:
+    """A short failure reason to count: "HTTP 404", a gRPC code
+    ("NOT_FOUND", "DEADLINE_EXCEEDED"), else the error's start."""
+    m = re.search(r"HTTP \d+|\b[A-Z][A-Z_]{3,}\b", error)
+    return m.group(0) if m else error.split(":", 1)[0][:40]

@@ -29,6 +29,7 @@ cdef class EventBatch:
     cdef readonly object error            # None or (offset, message)
     cdef readonly object stop_block       # None or (offset, block_type) of a non-event block
     cdef readonly uint64_t first_num
+    cdef readonly bint limited            # scan_scap stopped at its byte limit
 
     cdef int _take(self, object buf) except -1
     cdef int _push(self, fe_evt *e) except -1 nogil

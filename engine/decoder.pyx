@@ -325,14 +325,17 @@ cdef int _scan_event_block(EventBatch b, Py_ssize_t pos, uint32_t btype,
 
 
 def scan_scap(object buf, Py_ssize_t start=0, uint64_t first_num=1,
-              bint final=True):
+              bint final=True, Py_ssize_t limit=0):
     """Decode the event blocks of a .scap buffer from offset `start`.
 
     Stops at the end of the buffer, at the first block that is not an
     event block (`stop_block` = (offset, type): the caller parses it and
     resumes after it), or at the first fault (`error` = (offset, message)).
     With final=False an incomplete block at the end is left for the next
-    chunk: `consumed` says where to resume.
+    chunk: `consumed` says where to resume.  With limit > 0 it also stops
+    at the first block boundary `limit` bytes or more past `start`
+    (`limited` is then true and `consumed` says where to resume): a batch
+    the engine walks while it is still in the CPU cache.
     """
     cdef EventBatch b = EventBatch.__new__(EventBatch)
     b._take(buf)
@@ -346,6 +349,9 @@ def scan_scap(object buf, Py_ssize_t start=0, uint64_t first_num=1,
     cdef int rc
     with nogil:
         while pos + 8 <= b.size:
+            if limit > 0 and pos - start >= limit:
+                b.limited = True
+                break
             btype = rd32(b.base + pos)
             blen = rd32(b.base + pos + 4)
             if blen < 12:
@@ -372,7 +378,8 @@ def scan_scap(object buf, Py_ssize_t start=0, uint64_t first_num=1,
                 stopped = True
                 break
             pos += blen
-        if final and err == NULL and not stopped and pos < b.size:
+        if final and err == NULL and not stopped and not b.limited \
+                and pos < b.size:
             err = b"trailing bytes shorter than a block header (truncated?)"
             err_pos = pos
     b.consumed = pos

@@ -53,15 +53,19 @@ cdef class EventCtx:
 cdef inline void ctx_set_event(EventCtx ctx, EventBatch b, Py_ssize_t i) noexcept:
     """Point `ctx` at event `i` of `b`, with nothing known about it yet
     (EventCtx.set_event, inline for the runner's loop)."""
-    ctx.batch = b
+    if ctx.batch is not b:
+        ctx.batch = b
     ctx.idx = i
     ctx.evt = &b.evts[i]
     ctx.gen += 1
     if ctx.keep:
         ctx.keep = []
-    ctx.thread = None
-    ctx._fd = None
-    ctx.fd_table = None
+    if ctx.thread is not None:
+        ctx.thread = None
+    if ctx._fd is not None:
+        ctx._fd = None
+    if ctx.fd_table is not None:
+        ctx.fd_table = None
 
 
 cdef inline const uint8_t *ctx_param(EventCtx ctx, uint32_t p,

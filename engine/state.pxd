@@ -120,7 +120,10 @@ cdef class StateEngine(StateHook):
     # Removals deferred until the next event, as libsinsp does, so that the
     # event that causes them is still evaluated against the old state.
     cdef object pending_tid
-    cdef list pending_fds           # [(fd table dict, fd)]
+    cdef object pending_fd_table    # the first pending close: its table
+    cdef int64_t pending_fd_num     # and fd (most flushes have just one)
+    cdef list pending_fds           # [(fd table dict, fd)], any others
+    cdef bint has_pending           # either of the two is set
     cdef public bint live            # unknown tids are read from /proc
     cdef public str proc_root        # where /proc is (tests point it elsewhere)
     # Live: asked (request(full_id, runtime)) for each new container id; it

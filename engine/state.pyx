@@ -605,6 +605,13 @@ cdef bint _is_hex(bytes s):
 # The container of a cgroup list, remembered per distinct list (bounded).
 cdef dict _cgroup_answers = {}
 
+# Container events repeat the same JSON (a runtime re-announces, captures
+# are replayed in loops): parsed once, {raw JSON: (id, info)}.  The info
+# dicts are shared, so nothing may change one in place (the live resolver
+# replaces entries of `containers`, it does not edit them).
+DEF CONTAINER_DOCS_MAX = 256
+cdef dict _container_docs = {}
+
 
 cdef list _last_answer_list = None
 cdef tuple _last_answer = None
@@ -812,6 +819,17 @@ cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) except -1:
     return 0
 
 
+cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
+    """StateEngine._find with its cache hit inlined into the caller."""
+    cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+    cdef PyObject *hot = st.hot_obj[slot]
+    if hot != NULL and st.hot_tid[slot] == tid:
+        if hot == <PyObject *>None:
+            return None
+        return <ThreadInfo>hot
+    return st._find(tid)
+
+
 cdef inline bint is_fake(ThreadInfo t) noexcept:
     return t.uid == 0xFFFFFFFF and t.comm == b"<NA>"
 
@@ -847,6 +865,7 @@ cdef class StateEngine(StateHook):
         self.max_fds = max_fds
         self.pending_tid = None
         self.pending_fds = []
+        self.has_pending = False
         self.live = False
         self.proc_root = "/proc"
         self.container_resolver = None
@@ -1126,10 +1145,17 @@ cdef class StateEngine(StateHook):
 
     cdef int _flush(self) except -1:
         cdef ThreadInfo t, mt
-        for fds, fd in self.pending_fds:
-            if (<dict>fds).pop(fd, None) is not None:
+        cdef tuple item
+        self.has_pending = False
+        if self.pending_fd_table is not None:
+            if (<dict>self.pending_fd_table).pop(self.pending_fd_num, None) is not None:
                 self.n_fds_removed += 1
-        self.pending_fds = []
+            self.pending_fd_table = None
+        if self.pending_fds:
+            for item in self.pending_fds:
+                if (<dict>item[0]).pop(item[1], None) is not None:
+                    self.n_fds_removed += 1
+            self.pending_fds = []
         if self.pending_tid is not None:
             t = self.threads.get(self.pending_tid)
             self.pending_tid = None
@@ -1163,9 +1189,33 @@ cdef class StateEngine(StateHook):
         cdef uint32_t n = 0
         cdef const uint8_t *p
         self.n_events += 1
-        if self.pending_tid is not None or self.pending_fds:
+        if self.has_pending:
             self._flush()
         ctx_set_fd(ctx, None)
+        if act == A_NONE and not (ef & EF_SKIPPARSERESET):
+            # The common case, a syscall that changes no state, of a known
+            # thread: only the per-thread record of the current call.
+            t = _hot_find(self, tid)
+            if t is not None:
+                if et & 1 == 0:
+                    t.lastevent_type = et
+                    t.lastevent_fd = -1
+                    if ef & EF_USES_FD:
+                        p = ctx_param(ctx, 0, &n)
+                        if p != NULL and (n == 8 or n == 4):
+                            t.lastevent_fd = read_int(p, n, True)
+                    if STORE[et]:
+                        _store_enter(t, ctx.batch.base + e.off, e)
+                    else:
+                        t.enter_len = 0
+                elif t.lastevent_type + 1 != et:
+                    t.enter_len = 0
+                ctx.thread = t
+                if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
+                        t.lastevent_fd != -1:
+                    ctx.fd_table = t.fds
+                    ctx.fd_num = t.lastevent_fd
+                return 0
         if act == A_CONTAINER_JSON or act == A_CONTAINER_OLD:
             # Like libsinsp, a container event is seen from a pseudo thread
             # of that container ("container:<id>"), so rules such as "a
@@ -1178,7 +1228,7 @@ cdef class StateEngine(StateHook):
             return 0
         if ef & EF_SKIPPARSERESET or act == A_SWITCH:
             # Scheduler and internal events never create threads.
-            t = self._find(tid)
+            t = _hot_find(self, tid)
             if act == A_SWITCH and t is not None:
                 # The thread switched out reports its page faults and memory.
                 self._memory(ctx, t, True)
@@ -1237,6 +1287,7 @@ cdef class StateEngine(StateHook):
             if enter and t is not None:
                 t.closed = True
                 self.pending_tid = t.tid
+                self.has_pending = True
             return 0
         if enter:
             return 0
@@ -1559,7 +1610,12 @@ cdef class StateEngine(StateHook):
         if ctx_fd(ctx) is None or not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         # Removed when the next event arrives: this exit still sees it.
-        self.pending_fds.append((t.fds, t.lastevent_fd))
+        if self.pending_fd_table is None:
+            self.pending_fd_table = t.fds
+            self.pending_fd_num = t.lastevent_fd
+        else:
+            self.pending_fds.append((t.fds, t.lastevent_fd))
+        self.has_pending = True
         return 0
 
     cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1:
@@ -1790,6 +1846,7 @@ cdef class StateEngine(StateHook):
         for fi in t.fds.values():
             if _close_on_exec(fi):
                 self.pending_fds.append((t.fds, fi.fd))
+                self.has_pending = True
         return 0
 
     cdef int _parse_clone(self, EventCtx ctx, ThreadInfo t) except -1:
@@ -2002,14 +2059,21 @@ cdef class StateEngine(StateHook):
             raw = ev_str(ctx, K_JSON)
             if not raw:
                 return None
-            try:
-                doc = json.loads(raw.decode("utf-8", "replace"))
-                info = doc["container"]
-                cid = _enc(info["id"])
-            except (ValueError, KeyError, TypeError):
-                return None
-            if not isinstance(info, dict):
-                return None
+            known = _container_docs.get(raw)
+            if known is not None:
+                cid, info = <tuple>known
+            else:
+                try:
+                    doc = json.loads(raw.decode("utf-8", "replace"))
+                    info = doc["container"]
+                    cid = _enc(info["id"])
+                except (ValueError, KeyError, TypeError):
+                    return None
+                if not isinstance(info, dict):
+                    return None
+                if len(_container_docs) >= CONTAINER_DOCS_MAX:
+                    _container_docs.clear()
+                _container_docs[raw] = (cid, info)
         self.containers[cid[:12]] = info
         t = _fake_thread(<int64_t>ctx.evt.tid)
         t.comm = t.exe = b"container:" + cid[:12]

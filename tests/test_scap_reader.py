@@ -96,6 +96,25 @@ def test_small_chunks_give_the_same_events():
     assert len(small) > 1000
 
 
+@pytest.mark.parametrize("batch_bytes", [1, 700, 64 << 10, 0])
+def test_batch_byte_limit_splits_at_blocks_and_loses_nothing(batch_bytes: int):
+    """Batches of about `batch_bytes` of records (0: a whole chunk) carry
+    the same events, numbered the same, as one pass over the file."""
+    src = compat_path("captures", "falco", "ping_sendto.scap")
+    with open_capture(src) as cap:
+        cap.batch_bytes = batch_bytes
+        batches = list(cap.batches())
+        got = [(e.num, e.raw()) for batch in batches for e in batch]
+    _, whole = _decode_all(src)
+    assert got == [(e.num, e.raw()) for e in whole]
+    if batch_bytes == 1:
+        assert all(len(b) == 1 for b in batches)   # one block per batch
+    elif batch_bytes == 700:
+        assert len(batches) > 10 and all(b.limited for b in batches[:-1])
+    elif batch_bytes == 0:
+        assert not any(b.limited for b in batches)
+
+
 def test_not_a_capture(tmp_path: Path):
     bogus = tmp_path / "x.scap"
     bogus.write_bytes(b"hello world, not a capture at all")

@@ -65,6 +65,10 @@ cdef class StateHook:
     cdef int process(self, EventCtx ctx) except -1:
         return 0
 
+    cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
+                              Py_ssize_t n, const uint8_t *wanted) except -1:
+        return i
+
 
 cdef class FieldExtractor:
     """Base: a field this engine knows but that has no value here."""

@@ -7,6 +7,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 from cpython.ref cimport PyObject
 
+from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport EventCtx, StateHook
 
 # Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)).
@@ -153,6 +154,8 @@ cdef class StateEngine(StateHook):
     cdef int _flush(self) except -1
     # The per-event entry point (sets ctx.thread and ctx.fd).
     cdef int process(self, EventCtx ctx) except -1
+    cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
+                              Py_ssize_t n, const uint8_t *wanted) except -1
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1

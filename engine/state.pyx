@@ -34,7 +34,7 @@ from libc.stdlib cimport malloc, realloc, free
 import json
 import os
 
-from falco_engine.decoder cimport EventBatch, fe_evt, read_int
+from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
 )
@@ -195,6 +195,7 @@ _SIMPLE_FD_TYPE = {
     "pidfd_open": FD_PIDFD, "pidfd_getfd": FD_PIDFD,
 }
 cdef uint8_t *SIMPLE_TYPE = <uint8_t *>malloc(FE_EVENT_MAX)
+cdef uint8_t *QUICK = <uint8_t *>malloc(FE_EVENT_MAX)
 cdef int64_t F_DUPFD_CODES[2]
 
 
@@ -238,6 +239,16 @@ def _build_index():
             fset.setdefault(name, value)
     F_DUPFD_CODES[0] = fset.get("F_DUPFD", 1)
     F_DUPFD_CODES[1] = fset.get("F_DUPFD_CLOEXEC", 26)
+    # Events whose only effect, for a known thread, is the per-thread
+    # record of the call (_note_call): calls that change nothing, and the
+    # enter events of the ones that do (their parsers run at the exit).
+    for t in range(FE_EVENT_MAX):
+        act = ACTION[t]
+        QUICK[t] = (not (fe_event_table[t].flags & EF_SKIPPARSERESET)
+                    and act not in (A_CONTAINER_JSON, A_CONTAINER_OLD,
+                                    A_USERADDED, A_GROUPADDED, A_SWITCH,
+                                    A_PROCINFO, A_PROCEXIT)
+                    and (act == A_NONE or t % 2 == 0))
 
 
 _build_index()
@@ -303,17 +314,20 @@ DEF CGROUP_ANSWERS_MAX = 4096
 # already seen: threads share one list per distinct array (lists of
 # cgroups are only ever replaced, never changed in place).
 cdef dict _cgroup_lists = {}
-# The last array seen and its list: nearly every clone and execve carries
-# the same cgroups as the one before, so a memcmp answers without making
-# (and hashing) a bytes object.
-cdef bytes _last_cgroup_raw = None
-cdef list _last_cgroup_list = None
+# The last few arrays seen and their lists: nearly every clone and execve
+# carries an array seen just before (a parent and its children often sit
+# in two cgroups, so they alternate), and a memcmp answers without making
+# and hashing a bytes object.
+DEF CGROUP_RECENT = 4
+cdef list _recent_cgroup_raw = [None] * CGROUP_RECENT
+cdef list _recent_cgroup_list = [None] * CGROUP_RECENT
+cdef int _recent_cgroup_next = 0
 
 
 cdef list cgroup_list(bytes raw):
     """Cgroups as libsinsp keeps them: the v2 "io" controller is listed
     under its v1 name, blkio."""
-    global _last_cgroup_raw, _last_cgroup_list
+    global _recent_cgroup_next
     cdef object known = _cgroup_lists.get(raw)
     if known is None:
         known = [b"blkio=" + c[3:] if c.startswith(b"io=") else c
@@ -321,17 +335,21 @@ cdef list cgroup_list(bytes raw):
         if len(_cgroup_lists) >= CGROUP_ANSWERS_MAX:
             _cgroup_lists.clear()
         _cgroup_lists[raw] = known
-    _last_cgroup_raw = raw
-    _last_cgroup_list = <list>known
+    _recent_cgroup_raw[_recent_cgroup_next] = raw
+    _recent_cgroup_list[_recent_cgroup_next] = known
+    _recent_cgroup_next = (_recent_cgroup_next + 1) % CGROUP_RECENT
     return <list>known
 
 
 cdef list cgroup_list_at(const uint8_t *p, uint32_t n):
     """cgroup_list of the parameter bytes at p[0:n]."""
-    cdef bytes last = _last_cgroup_raw
-    if last is not None and <Py_ssize_t>n == len(last) and \
-            memcmp(p, PyBytes_AS_STRING(last), n) == 0:
-        return _last_cgroup_list
+    cdef int i
+    cdef object last
+    for i in range(CGROUP_RECENT):
+        last = _recent_cgroup_raw[i]
+        if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
+                memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
+            return <list>_recent_cgroup_list[i]
     return cgroup_list(PyBytes_FromStringAndSize(<const char *>p, n))
 
 
@@ -613,17 +631,21 @@ DEF CONTAINER_DOCS_MAX = 256
 cdef dict _container_docs = {}
 
 
-cdef list _last_answer_list = None
-cdef tuple _last_answer = None
+DEF ANSWER_RECENT = 4
+cdef list _recent_answer_list = [None] * ANSWER_RECENT
+cdef list _recent_answer = [None] * ANSWER_RECENT
+cdef int _recent_answer_next = 0
 
 
 cpdef tuple container_from_cgroups(list cgroups):
     """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
-    global _last_answer_list, _last_answer
+    global _recent_answer_next
+    cdef int i
     # Threads share one list per distinct array (cgroup_list), and lists
     # are replaced, never changed: the same list has the same answer.
-    if cgroups is _last_answer_list:
-        return _last_answer
+    for i in range(ANSWER_RECENT):
+        if _recent_answer_list[i] is cgroups:
+            return <tuple>_recent_answer[i]
     key = tuple(cgroups)
     answer = _cgroup_answers.get(key)
     if answer is None:
@@ -631,8 +653,9 @@ cpdef tuple container_from_cgroups(list cgroups):
         if len(_cgroup_answers) >= CGROUP_ANSWERS_MAX:
             _cgroup_answers.clear()
         _cgroup_answers[key] = answer
-    _last_answer_list = cgroups
-    _last_answer = <tuple>answer
+    _recent_answer_list[_recent_answer_next] = cgroups
+    _recent_answer[_recent_answer_next] = answer
+    _recent_answer_next = (_recent_answer_next + 1) % ANSWER_RECENT
     return answer
 
 
@@ -828,6 +851,30 @@ cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
             return None
         return <ThreadInfo>hot
     return st._find(tid)
+
+
+cdef inline int _note_call(ThreadInfo t, const uint8_t *base, fe_evt *e,
+                           uint32_t ef) except -1:
+    """The per-thread record of a call that changes no other state: the
+    enter's fd and record, kept for the exit; an exit without its enter
+    forgets the stale record."""
+    cdef uint16_t et = e.type
+    cdef uint32_t n = 0
+    cdef const uint8_t *p
+    if et & 1 == 0:
+        t.lastevent_type = et
+        t.lastevent_fd = -1
+        if ef & EF_USES_FD:
+            p = evt_param(base, e, 0, &n)
+            if p != NULL and (n == 8 or n == 4):
+                t.lastevent_fd = read_int(p, n, True)
+        if STORE[et]:
+            _store_enter(t, base + e.off, e)
+        else:
+            t.enter_len = 0
+    elif t.lastevent_type + 1 != et:
+        t.enter_len = 0
+    return 0
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
@@ -1192,24 +1239,10 @@ cdef class StateEngine(StateHook):
         if self.has_pending:
             self._flush()
         ctx_set_fd(ctx, None)
-        if act == A_NONE and not (ef & EF_SKIPPARSERESET):
-            # The common case, a syscall that changes no state, of a known
-            # thread: only the per-thread record of the current call.
+        if QUICK[et]:
             t = _hot_find(self, tid)
             if t is not None:
-                if et & 1 == 0:
-                    t.lastevent_type = et
-                    t.lastevent_fd = -1
-                    if ef & EF_USES_FD:
-                        p = ctx_param(ctx, 0, &n)
-                        if p != NULL and (n == 8 or n == 4):
-                            t.lastevent_fd = read_int(p, n, True)
-                    if STORE[et]:
-                        _store_enter(t, ctx.batch.base + e.off, e)
-                    else:
-                        t.enter_len = 0
-                elif t.lastevent_type + 1 != et:
-                    t.enter_len = 0
+                _note_call(t, ctx.batch.base, e, ef)
                 ctx.thread = t
                 if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
                         t.lastevent_fd != -1:
@@ -1279,6 +1312,52 @@ cdef class StateEngine(StateHook):
             ctx.fd_table = t.fds
             ctx.fd_num = t.lastevent_fd
         return 0
+
+    cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
+                              Py_ssize_t n, const uint8_t *wanted) except -1:
+        """process() for a run of events no rule looks at: the common case
+        (a known thread's call that changes no state) without touching ctx,
+        the rest through process()."""
+        cdef fe_evt *e
+        cdef uint16_t et
+        cdef uint32_t ef
+        cdef ThreadInfo t
+        cdef const uint8_t *base = b.base
+        if ctx.batch is not b:
+            ctx.batch = b
+        cdef uint8_t act
+        while i < n:
+            e = &b.evts[i]
+            et = e.type
+            if wanted[et]:
+                return i
+            ctx.idx = i
+            ctx.evt = e
+            ctx.gen += 1
+            i += 1
+            if not self.has_pending:
+                ef = fe_event_table[et].flags
+                act = ACTION[et]
+                if QUICK[et]:
+                    t = _hot_find(self, <int64_t>e.tid)
+                    if t is not None:
+                        self.n_events += 1
+                        _note_call(t, base, e, ef)
+                        continue
+                elif (ef & EF_SKIPPARSERESET or act == A_SWITCH) and \
+                        act != A_CONTAINER_JSON and act != A_CONTAINER_OLD and \
+                        act != A_USERADDED and act != A_GROUPADDED:
+                    # Scheduler and internal events (process() does the same).
+                    self.n_events += 1
+                    t = _hot_find(self, <int64_t>e.tid)
+                    if t is not None:
+                        if act == A_SWITCH:
+                            self._memory(ctx, t, True)
+                        elif act == A_PROCINFO:
+                            _procinfo(ctx, t)
+                    continue
+            self.process(ctx)
+        return n
 
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
                        uint16_t et) except -1:

@@ -13,11 +13,20 @@ from libc.string cimport memcpy
 import ipaddress
 
 
+# Each context counts its events from its own base, so a (context, gen)
+# pair, or a gen alone, never names two events even when a context is
+# freed and another is made at the same address (per-event caches key on
+# it: extractors', the state engine's parameter table).
+cdef uint64_t _gen_base = 0
+
+
 cdef class EventCtx:
 
     def __cinit__(self):
+        global _gen_base
+        _gen_base += <uint64_t>1 << 40
         self.keep = []
-        self.gen = 0
+        self.gen = _gen_base
         self.exit_args_from_enter = False
         self.batch = None
         self.evt = NULL

@@ -264,6 +264,20 @@ cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     return ctx_param(ctx, <uint32_t>idx, n)
 
 
+DEF MEM_PARAMS_MAX = 24
+
+
+cdef inline void _mem_value(int idx, uint32_t count, const uint8_t **ptr,
+                            uint32_t *plen, uint64_t *out) noexcept:
+    """Store parameter `idx` (an unsigned number) in `out` when present."""
+    cdef uint32_t n
+    if idx < 0 or <uint32_t>idx >= count:
+        return
+    n = plen[idx]
+    if n == 1 or n == 2 or n == 4 or n == 8:
+        out[0] = <uint64_t>read_int(ptr[idx], n, False)
+
+
 cdef inline bint ev_int(EventCtx ctx, int key, int64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = evp(ctx, key, &n)
@@ -1637,19 +1651,35 @@ cdef class StateEngine(StateHook):
         return 0
 
     cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1:
-        """vm_size/vm_rss/vm_swap (and page faults) reported by the event."""
-        cdef uint64_t u
-        if ev_uint(ctx, K_VM_SIZE, &u):
-            t.vmsize_kb = u
-        if ev_uint(ctx, K_VM_RSS, &u):
-            t.vmrss_kb = u
-        if ev_uint(ctx, K_VM_SWAP, &u):
-            t.vmswap_kb = u
+        """vm_size/vm_rss/vm_swap (and page faults) reported by the event.
+        One walk over the parameter lengths finds all five (a context switch
+        carries them, and there is one per scheduling of a traced thread)."""
+        cdef fe_evt *e = ctx.evt
+        cdef const uint8_t *rec = ctx.batch.base + e.off
+        cdef const uint8_t *lens = rec + e.hdr_len
+        cdef uint64_t pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
+        cdef const uint8_t *ptr[MEM_PARAMS_MAX]
+        cdef uint32_t plen[MEM_PARAMS_MAX]
+        cdef uint32_t k, count = e.nparams, v
+        cdef uint16_t v16
+        cdef int8_t *idx = PIDX + e.type * K_COUNT
+        if count > MEM_PARAMS_MAX:
+            count = MEM_PARAMS_MAX
+        for k in range(count):
+            if e.len_size == 4:
+                memcpy(&v, lens + 4 * k, 4)
+            else:
+                memcpy(&v16, lens + 2 * k, 2)
+                v = v16
+            ptr[k] = rec + pos
+            plen[k] = v
+            pos += v
+        _mem_value(idx[<int>K_VM_SIZE], count, ptr, plen, &t.vmsize_kb)
+        _mem_value(idx[<int>K_VM_RSS], count, ptr, plen, &t.vmrss_kb)
+        _mem_value(idx[<int>K_VM_SWAP], count, ptr, plen, &t.vmswap_kb)
         if faults:
-            if ev_uint(ctx, K_PGFT_MAJ, &u):
-                t.pfmajor = u
-            if ev_uint(ctx, K_PGFT_MIN, &u):
-                t.pfminor = u
+            _mem_value(idx[<int>K_PGFT_MAJ], count, ptr, plen, &t.pfmajor)
+            _mem_value(idx[<int>K_PGFT_MIN], count, ptr, plen, &t.pfminor)
         return 0
 
     cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n):

@@ -256,12 +256,56 @@ _build_index()
 # --- small readers ------------------------------------------------------------
 
 
+# Where the parameters of a long event (clone, execve: 20 and more) are,
+# found in one walk over its lengths when its parser first asks; parsers
+# read a dozen of them, and each lookup alone walks from the first.
+# Keyed by (context, generation): generations are unique per context.
+DEF PTAB_MIN = 9
+DEF PTAB_MAX = 40
+cdef const uint8_t *_ptab_ptr[PTAB_MAX]
+cdef uint32_t _ptab_len[PTAB_MAX]
+cdef uint32_t _ptab_count = 0
+cdef void *_ptab_ctx = NULL
+cdef uint64_t _ptab_gen = 0
+
+
+cdef void _ptab_fill(EventCtx ctx) noexcept:
+    global _ptab_count, _ptab_ctx, _ptab_gen
+    cdef fe_evt *e = ctx.evt
+    cdef const uint8_t *rec = ctx.batch.base + e.off
+    cdef const uint8_t *lens = rec + e.hdr_len
+    cdef uint64_t pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
+    cdef uint32_t k, v, count = e.nparams
+    cdef uint16_t v16
+    if count > PTAB_MAX:
+        count = PTAB_MAX
+    for k in range(count):
+        if e.len_size == 4:
+            memcpy(&v, lens + 4 * k, 4)
+        else:
+            memcpy(&v16, lens + 2 * k, 2)
+            v = v16
+        _ptab_ptr[k] = rec + pos
+        _ptab_len[k] = v
+        pos += v
+    _ptab_count = count
+    _ptab_ctx = <void *>ctx
+    _ptab_gen = ctx.gen
+
+
 cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     """Parameter `key` of the current event, or NULL when absent."""
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
     if idx < 0:
         return NULL
-    return ctx_param(ctx, <uint32_t>idx, n)
+    if ctx.evt.nparams < PTAB_MIN or <uint32_t>idx >= PTAB_MAX:
+        return ctx_param(ctx, <uint32_t>idx, n)
+    if _ptab_ctx != <void *>ctx or _ptab_gen != ctx.gen:
+        _ptab_fill(ctx)
+    if <uint32_t>idx >= _ptab_count:
+        return NULL
+    n[0] = _ptab_len[idx]
+    return _ptab_ptr[idx]
 
 
 DEF MEM_PARAMS_MAX = 24
@@ -365,6 +409,25 @@ cdef list cgroup_list_at(const uint8_t *p, uint32_t n):
                 memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
             return <list>_recent_cgroup_list[i]
     return cgroup_list(PyBytes_FromStringAndSize(<const char *>p, n))
+
+
+DEF SPLIT_MEMO_MAX = 1024
+# Arrays repeat (every fork of a server carries its argv again): one list
+# per distinct array.  Shared lists are never changed in place (threads'
+# args, env and cgroups are only ever replaced), as clone already shares
+# the parent's.
+cdef dict _split_memo = {}
+
+
+cdef list split_nul_memo(bytes raw):
+    cdef object known = _split_memo.get(raw)
+    if known is not None:
+        return <list>known
+    parts = split_nul(raw)
+    if len(_split_memo) >= SPLIT_MEMO_MAX:
+        _split_memo.clear()
+    _split_memo[raw] = parts
+    return parts
 
 
 cdef list split_nul(bytes raw):
@@ -2057,7 +2120,7 @@ cdef class StateEngine(StateHook):
         child.comm = s if s is not None else child.exe
         s = ev_raw(ctx, K_ARGS)
         if s is not None:
-            child.args = split_nul(s)
+            child.args = split_nul_memo(s)
         if not valid_parent:
             # Nothing known about the caller: it gets what the event says.
             pt.comm = child.comm

@@ -269,26 +269,33 @@ cdef void *_ptab_ctx = NULL
 cdef uint64_t _ptab_gen = 0
 
 
-cdef void _ptab_fill(EventCtx ctx) noexcept:
-    global _ptab_count, _ptab_ctx, _ptab_gen
-    cdef fe_evt *e = ctx.evt
-    cdef const uint8_t *rec = ctx.batch.base + e.off
+cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
+                          uint32_t *plen, uint32_t maxn) noexcept:
+    """Where the first (up to maxn) parameters of record `e` are, in one walk
+    over its length array; how many were found."""
+    cdef const uint8_t *rec = base + e.off
     cdef const uint8_t *lens = rec + e.hdr_len
     cdef uint64_t pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
     cdef uint32_t k, v, count = e.nparams
     cdef uint16_t v16
-    if count > PTAB_MAX:
-        count = PTAB_MAX
+    if count > maxn:
+        count = maxn
     for k in range(count):
         if e.len_size == 4:
             memcpy(&v, lens + 4 * k, 4)
         else:
             memcpy(&v16, lens + 2 * k, 2)
             v = v16
-        _ptab_ptr[k] = rec + pos
-        _ptab_len[k] = v
+        ptr[k] = rec + pos
+        plen[k] = v
         pos += v
-    _ptab_count = count
+    return count
+
+
+cdef void _ptab_fill(EventCtx ctx) noexcept:
+    global _ptab_count, _ptab_ctx, _ptab_gen
+    _ptab_count = walk_params(ctx.batch.base, ctx.evt, _ptab_ptr, _ptab_len,
+                              PTAB_MAX)
     _ptab_ctx = <void *>ctx
     _ptab_gen = ctx.gen
 
@@ -1717,26 +1724,11 @@ cdef class StateEngine(StateHook):
         """vm_size/vm_rss/vm_swap (and page faults) reported by the event.
         One walk over the parameter lengths finds all five (a context switch
         carries them, and there is one per scheduling of a traced thread)."""
-        cdef fe_evt *e = ctx.evt
-        cdef const uint8_t *rec = ctx.batch.base + e.off
-        cdef const uint8_t *lens = rec + e.hdr_len
-        cdef uint64_t pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
         cdef const uint8_t *ptr[MEM_PARAMS_MAX]
         cdef uint32_t plen[MEM_PARAMS_MAX]
-        cdef uint32_t k, count = e.nparams, v
-        cdef uint16_t v16
-        cdef int8_t *idx = PIDX + e.type * K_COUNT
-        if count > MEM_PARAMS_MAX:
-            count = MEM_PARAMS_MAX
-        for k in range(count):
-            if e.len_size == 4:
-                memcpy(&v, lens + 4 * k, 4)
-            else:
-                memcpy(&v16, lens + 2 * k, 2)
-                v = v16
-            ptr[k] = rec + pos
-            plen[k] = v
-            pos += v
+        cdef int8_t *idx = PIDX + ctx.evt.type * K_COUNT
+        cdef uint32_t count = walk_params(ctx.batch.base, ctx.evt, ptr, plen,
+                                          MEM_PARAMS_MAX)
         _mem_value(idx[<int>K_VM_SIZE], count, ptr, plen, &t.vmsize_kb)
         _mem_value(idx[<int>K_VM_RSS], count, ptr, plen, &t.vmrss_kb)
         _mem_value(idx[<int>K_VM_SWAP], count, ptr, plen, &t.vmswap_kb)

@@ -256,19 +256,6 @@ _build_index()
 # --- small readers ------------------------------------------------------------
 
 
-# Where the parameters of a long event (clone, execve: 20 and more) are,
-# found in one walk over its lengths when its parser first asks; parsers
-# read a dozen of them, and each lookup alone walks from the first.
-# Keyed by (context, generation): generations are unique per context.
-DEF PTAB_MIN = 9
-DEF PTAB_MAX = 40
-cdef const uint8_t *_ptab_ptr[PTAB_MAX]
-cdef uint32_t _ptab_len[PTAB_MAX]
-cdef uint32_t _ptab_count = 0
-cdef void *_ptab_ctx = NULL
-cdef uint64_t _ptab_gen = 0
-
-
 cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
                           uint32_t *plen, uint32_t maxn) noexcept:
     """Where the first (up to maxn) parameters of record `e` are, in one walk
@@ -292,27 +279,12 @@ cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
     return count
 
 
-cdef void _ptab_fill(EventCtx ctx) noexcept:
-    global _ptab_count, _ptab_ctx, _ptab_gen
-    _ptab_count = walk_params(ctx.batch.base, ctx.evt, _ptab_ptr, _ptab_len,
-                              PTAB_MAX)
-    _ptab_ctx = <void *>ctx
-    _ptab_gen = ctx.gen
-
-
 cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     """Parameter `key` of the current event, or NULL when absent."""
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
     if idx < 0:
         return NULL
-    if ctx.evt.nparams < PTAB_MIN or <uint32_t>idx >= PTAB_MAX:
-        return ctx_param(ctx, <uint32_t>idx, n)
-    if _ptab_ctx != <void *>ctx or _ptab_gen != ctx.gen:
-        _ptab_fill(ctx)
-    if <uint32_t>idx >= _ptab_count:
-        return NULL
-    n[0] = _ptab_len[idx]
-    return _ptab_ptr[idx]
+    return ctx_param(ctx, <uint32_t>idx, n)
 
 
 DEF MEM_PARAMS_MAX = 24

@@ -2279,14 +2279,20 @@ __noinline int fb_fill_io_uring_setup_x(__u32 type)
 
 /* ---- dispatch ------------------------------------------------------- */
 
-static __always_inline bool skip_current(void)
+/* `btf`: a tp_btf program, which may load from the trusted current task
+ * directly instead of through a bpf_probe_read_kernel call. */
+static __always_inline bool skip_current(bool btf)
 {
-	struct task_struct *t = current_task();
+	__u32 status;
 
 	if ((bpf_get_current_pid_tgid() >> 32) == fb_cfg.falco_tgid)
 		return true;
+	if (btf)
+		status = bpf_get_current_task_btf()->thread_info.status;
+	else
+		status = BPF_CORE_READ(current_task(), thread_info.status);
 	/* 32-bit syscalls use another numbering: not handled yet */
-	return BPF_CORE_READ(t, thread_info.status) & FB_TS_COMPAT;
+	return status & FB_TS_COMPAT;
 }
 
 static __always_inline int dispatch(__u32 type)
@@ -2467,8 +2473,17 @@ static __always_inline int dispatch(__u32 type)
 	}
 }
 
+/*
+ * The syscall's registers.  tp_btf programs get regs as a trusted BTF
+ * pointer and load them directly (a plain load, fault-protected by the
+ * JIT); raw_tracepoint ones must go through bpf_probe_read_kernel, a helper
+ * call per register: ~20 ns each, six per recorded syscall.  `btf` is a
+ * constant at each call site, so each program keeps one of the two.
+ */
+#define FB_REG(regs, r, btf) ((btf) ? (regs)->r : BPF_CORE_READ(regs, r))
+
 static __always_inline int on_sys(struct pt_regs *regs, long id, long ret,
-				  bool exit)
+				  bool exit, bool btf)
 {
 	struct fb_scratch *s;
 	struct fb_counters *c;
@@ -2484,7 +2499,7 @@ static __always_inline int on_sys(struct pt_regs *regs, long id, long ret,
 			c->n_filtered++;
 		return 0;
 	}
-	if (skip_current())
+	if (skip_current(btf))
 		return 0;
 	s = scratch_get();
 	if (!s) {
@@ -2493,12 +2508,12 @@ static __always_inline int on_sys(struct pt_regs *regs, long id, long ret,
 			c->n_drops_scratch++;
 		return 0;
 	}
-	s->args[0] = BPF_CORE_READ(regs, di);
-	s->args[1] = BPF_CORE_READ(regs, si);
-	s->args[2] = BPF_CORE_READ(regs, dx);
-	s->args[3] = BPF_CORE_READ(regs, r10);
-	s->args[4] = BPF_CORE_READ(regs, r8);
-	s->args[5] = BPF_CORE_READ(regs, r9);
+	s->args[0] = FB_REG(regs, di, btf);
+	s->args[1] = FB_REG(regs, si, btf);
+	s->args[2] = FB_REG(regs, dx, btf);
+	s->args[3] = FB_REG(regs, r10, btf);
+	s->args[4] = FB_REG(regs, r8, btf);
+	s->args[5] = FB_REG(regs, r9, btf);
 	s->ret = ret;
 	s->nr = nr;
 	type = fb_cfg.routes[nr & (FB_SYSCALL_NR_MAX - 1)].enter_event;
@@ -2540,13 +2555,13 @@ static __always_inline int on_exit(struct task_struct *t)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(fb_sys_enter_btf, struct pt_regs *regs, long id)
 {
-	return on_sys(regs, id, 0, false);
+	return on_sys(regs, id, 0, false, true);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fb_sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	return on_sys(regs, BPF_CORE_READ(regs, orig_ax), ret, true);
+	return on_sys(regs, regs->orig_ax, ret, true, true);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -2574,7 +2589,8 @@ int BPF_PROG(fb_proc_exec_btf, struct task_struct *p, pid_t old_pid,
 SEC("raw_tracepoint/sys_enter")
 int fb_sys_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_sys((struct pt_regs *)ctx->args[0], ctx->args[1], 0, false);
+	return on_sys((struct pt_regs *)ctx->args[0], ctx->args[1], 0, false,
+		      false);
 }
 
 SEC("raw_tracepoint/sys_exit")
@@ -2582,7 +2598,8 @@ int fb_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 
-	return on_sys(regs, BPF_CORE_READ(regs, orig_ax), ctx->args[1], true);
+	return on_sys(regs, BPF_CORE_READ(regs, orig_ax), ctx->args[1], true,
+		      false);
 }
 
 SEC("raw_tracepoint/sched_process_exit")

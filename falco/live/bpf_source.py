@@ -12,10 +12,12 @@ rings (``ring_bytes`` each) and puts them in the probe's
 ``BPF_MAP_TYPE_ARRAY_OF_MAPS``.
 
 The probe writes with ``BPF_RB_NO_WAKEUP``: nobody is woken per record, the
-reader drains on its own clock.  `drain()` copies every ready record of each
-mapped ring (records end to end, the ring's own 8-byte framing removed),
-hands the space back to the kernel, and merges the rings' records in
-timestamp order (as the kernel module's reader does).
+reader drains on its own clock.  `drain()` is one C call
+(``falco_engine.ringbuf.BpfRings``): it finds every ready record of each
+mapped ring, copies them once into one bytes object (records end to end,
+the ring's own 8-byte framing removed) merged in timestamp order (as the
+kernel module's reader does; a plain copy when one ring had records), and
+hands the space back to the kernel.
 
     with BpfSource() as src:
         src.open(interest={PPM_SC codes} or None for all)
@@ -45,11 +47,6 @@ _CONFIG_HEAD = struct.Struct("<QIIII")        # boot_time_ns .. cpus_per_ring
 _COUNTER_FIELDS = ("events", "drops_buffer", "drops_max_size", "faults",
                    "drops_scratch", "filtered")
 _COUNTERS = struct.Struct("<%dQ" % len(_COUNTER_FIELDS))
-
-# BPF ring buffer record framing (uapi/linux/bpf.h).
-_RB_BUSY = 1 << 31
-_RB_DISCARD = 1 << 30
-_RB_HDR = 8
 
 _PROGS = {
     "btf": ("fb_sys_enter_btf", "fb_sys_exit_btf", "fb_proc_exit_btf",
@@ -99,15 +96,8 @@ class _Ring:
                               mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
         self.prod = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED,
                               mmap.PROT_READ, offset=page)
-        self.view = memoryview(self.prod)
-
-    def pending(self) -> int:
-        prod, = struct.unpack_from("<Q", self.prod, 0)
-        cons, = struct.unpack_from("<Q", self.cons, 0)
-        return prod - cons
 
     def close(self) -> None:
-        self.view.release()
         self.cons.close()
         self.prod.close()
         os.close(self.fd)
@@ -143,6 +133,7 @@ class BpfSource:
         self._ncpus = 0
         self._ring_fds: list[int] = []      # created, not yet mapped
         self._rings: list[_Ring] = []
+        self._drainer = None                # BpfRings over self._rings
         self._page = mmap.PAGESIZE
 
     @property
@@ -212,6 +203,9 @@ class BpfSource:
 
     def close(self) -> None:
         self.stop()
+        if self._drainer is not None:      # the mmaps are exported until then
+            self._drainer.release()
+            self._drainer = None
         while self._rings:
             self._rings.pop().close()
         self._close_ring_fds()
@@ -264,7 +258,9 @@ class BpfSource:
 
     def pending(self) -> int:
         """Bytes the kernel has committed and we have not drained."""
-        return sum(r.pending() for r in self._rings)
+        if self._drainer is None:
+            return 0
+        return self._drainer.pending()
 
     def wait(self, timeout: float, interval: float = 0.005) -> bool:
         """Timed polling (the probe never wakes us): True once data is ready."""
@@ -278,28 +274,20 @@ class BpfSource:
     def drain(self, max_bytes: int = 1 << 20) -> bytes:
         """Every ready record (up to about max_bytes per ring), laid end to
         end in timestamp order across the rings."""
-        if not self._rings:
+        if self._drainer is None:
             raise RuntimeError("BpfSource not open")
-        chunks = [c for c in (self.drain_ring(i, max_bytes)
-                              for i in range(len(self._rings))) if c]
-        if len(chunks) <= 1:
-            return chunks[0] if chunks else b""
-        from falco_engine.decoder import merge_by_time
-
-        merged, _ = merge_by_time(chunks)
-        return merged
+        # The walk, the copy and the merge run in C without the GIL, with
+        # acquire/release accesses to the positions the kernel shares; the
+        # data pages follow the producer page and are mapped twice, so a
+        # record never wraps.
+        return self._drainer.drain(max_bytes)
 
     def drain_ring(self, index: int, max_bytes: int = 1 << 20) -> bytes:
         """Ring `index`'s ready records (in time order: one ring is written
         by its CPUs with migration disabled), laid end to end."""
-        from falco_engine.decoder import drain_bpf_ring
-
-        ring = self._rings[index]
-        # The walk and the copy run in C, with acquire/release accesses to
-        # the positions the kernel shares; the data pages follow the
-        # producer page and are mapped twice, so a record never wraps.
-        return drain_bpf_ring(ring.view, ring.cons, self._page,
-                              self.ring_bytes - 1, max_bytes)
+        if self._drainer is None:
+            raise RuntimeError("BpfSource not open")
+        return self._drainer.drain_ring(index, max_bytes)
 
     # -- internals -------------------------------------------------------
 
@@ -377,6 +365,8 @@ class BpfSource:
             os.close(self._ring_fds.pop())
 
     def _map_rings(self) -> None:
+        from falco_engine.ringbuf import BpfRings
+
         # the mappings own the fds from here on
         fds, self._ring_fds = self._ring_fds, []
         try:
@@ -386,6 +376,8 @@ class BpfSource:
         finally:
             for fd in fds:
                 os.close(fd)
+        self._drainer = BpfRings([(r.prod, r.cons) for r in self._rings],
+                                 self._page, self.ring_bytes)
 
     def _close_obj(self) -> None:
         self._close_ring_fds()

@@ -19,6 +19,9 @@ times its own loop, so Python never sits in the measured path:
     minimal C consumer (``scripts/bench/c_consumer.c``, libbpf
     ``ring_buffer__consume``): the floor any consumer of this probe pays.
 
+With the search on, ``saturated``: the ``falco`` row with one workload per
+CPU and the consumer sharing their cores (records/s drained, drops).
+
 Reported per row: ns per workload op, records delivered and events/s, the
 probe's counters (drops by reason), the consumer's CPU% and RSS.  Absolute
 numbers on shared machines are noise; the ratios within one run are what
@@ -180,40 +183,58 @@ class Row:
         return out
 
 
+# The affinity this process had before `_pinned` narrowed it: Linux
+# affinity is per thread, so once the consumer thread is pinned,
+# sched_getaffinity(0) sees only the consumer's CPUs (and a workload started
+# from there would inherit them, sharing the consumer's core).
+_unpinned: Optional[set[int]] = None
+
+
 def cpu_split() -> tuple[Optional[set[int]], Optional[set[int]]]:
     """(workload CPUs, consumer CPUs): the workload on the first allowed
     CPU, the consumer on the others, so that the two never share a core
-    and every row is measured alike.  (None, None) with a single CPU."""
-    cpus = sorted(os.sched_getaffinity(0))
+    and every row is measured alike.  (None, None) with a single CPU.
+    The same answer inside `_pinned` as outside it."""
+    cpus = sorted(_unpinned if _unpinned is not None else os.sched_getaffinity(0))
     if len(cpus) < 2:
         return None, None
     return {cpus[0]}, set(cpus[1:])
 
 
 class _pinned:
-    """Run this process (the in-process consumer) on `cpus` for a while."""
+    """Run this thread (the in-process consumer) on `cpus` for a while."""
 
     def __init__(self, cpus: Optional[set[int]]) -> None:
         self.cpus = cpus
-        self.saved = None
+        self.saved: Optional[set[int]] = None
 
-    def __enter__(self):
+    def __enter__(self) -> "_pinned":
+        global _unpinned
         if self.cpus:
             self.saved = os.sched_getaffinity(0)
+            if _unpinned is None:
+                _unpinned = self.saved
             os.sched_setaffinity(0, self.cpus)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
+        global _unpinned
         if self.saved is not None:
             os.sched_setaffinity(0, self.saved)
+            if _unpinned is self.saved:
+                _unpinned = None
 
 
 class _Workload:
     """The C loop, started and parked until `go()`."""
 
-    def __init__(self, exe: Path, seconds: float, rate: float = 0.0) -> None:
+    def __init__(self, exe: Path, seconds: float, rate: float = 0.0,
+                 cpus: Optional[set[int]] = None) -> None:
+        """`cpus`: where the loop runs (default: the workload's CPU of
+        `cpu_split`)."""
         args = [str(exe), f"{seconds}"] + ([f"{rate}"] if rate else [])
-        cpus = cpu_split()[0]
+        if cpus is None:
+            cpus = cpu_split()[0]
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
@@ -244,21 +265,37 @@ class _Workload:
 
 
 def other_probes(own: int = 0) -> Optional[int]:
-    """How many sys_enter programs of this probe are loaded besides our own
-    `own` (another falco on the host puts its cost on every row, 'none'
-    included); None when bpftool is not there to tell."""
+    """How many sys_enter programs of this probe are attached besides our
+    own `own` (another falco on the host puts its cost on every row, 'none'
+    included); None when bpftool is not there to tell.
+
+    Only attached programs count: a closed probe's programs stay listed by
+    `bpftool prog` for a few hundred ms after their links are gone (the
+    kernel frees them after an RCU grace period), which made the 'none' row
+    that follows the C consumer's exit see a "probe" costing nothing.
+    A link leaves `bpftool link` the moment its fd is closed."""
+    progs = _bpftool_json("prog")
+    links = _bpftool_json("link")
+    if progs is None or links is None:
+        return None
+    enter = {p.get("id") for p in progs
+             if str(p.get("name", "")).startswith("fb_sys_enter")}
+    n = sum(1 for link in links if link.get("prog_id") in enter)
+    return max(n - own, 0)
+
+
+def _bpftool_json(what: str) -> Optional[list]:
     if shutil.which("bpftool") is None:
         return None
-    res = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True,
+    res = subprocess.run(["bpftool", what, "show", "-j"], capture_output=True,
                          text=True)
     if res.returncode != 0:
         return None
     try:
-        progs = json.loads(res.stdout or "[]")
+        out = json.loads(res.stdout or "[]")
     except ValueError:
         return None
-    n = sum(1 for p in progs if str(p.get("name", "")).startswith("fb_sys_enter"))
-    return max(n - own, 0)
+    return out if isinstance(out, list) else None
 
 
 def _fill(row: Row, res: dict) -> None:
@@ -293,39 +330,54 @@ def _rss_kb() -> int:
 
 def run_falco(exe: Path, seconds: float, loaded, interest: set[int],
               name: str, types: set[int], rate: float = 0.0,
-              cpus_per_ring: int = 1) -> Row:
+              cpus_per_ring: int = 1, saturate: bool = False) -> Row:
     """`falco run`'s pipeline in this process: LiveCapture batches into the
-    default rules (alerts counted, not printed)."""
+    default rules (alerts counted, not printed).  `saturate`: one unpaced
+    workload per allowed CPU and the consumer not pinned, sharing their
+    cores (the most records/s this machine makes, all of it drained)."""
     from falco.live.live_capture import LiveCapture
     from falco.pipeline import build_detector
 
     row = Row(name)
     detector = build_detector(loaded)
-    with _pinned(cpu_split()[1]):
+
+    def start() -> list[_Workload]:
+        if saturate:
+            return [_Workload(exe, seconds, cpus={c})
+                    for c in sorted(os.sched_getaffinity(0))]
+        return [_Workload(exe, seconds, rate)]
+
+    with _pinned(None if saturate else cpu_split()[1]):
         live = LiveCapture(interest, cpus_per_ring=cpus_per_ring)
         try:
-            _falco_row(row, live, detector, exe, seconds, types, rate)
+            _falco_row(row, live, detector, start, types)
         finally:
             live.close()
     return row
 
 
-def _falco_row(row: Row, live, detector, exe: Path, seconds: float,
-                types: set[int], rate: float) -> None:
-    wl = None
+def _falco_row(row: Row, live, detector,
+               start: Callable[[], list[_Workload]], types: set[int]) -> None:
+    wls: list[_Workload] = []
     try:
         row.mode = live.source.mode
         if detector.state is not None:
             detector.state.seed_host()
-        wl = _Workload(exe, seconds, rate)
+        wls = start()
         records = wl_records = alerts = 0
         before = live.counters()
         others = other_probes(own=1)
         cpu0, t0 = time.process_time(), time.monotonic()
-        wl.go()
-        # Stop the capture when the workload ends, even if no batch comes.
-        watcher = threading.Thread(target=lambda: (wl.proc.wait(), live.stop()),
-                                   daemon=True)
+        for wl in wls:
+            wl.go()
+
+        def watch() -> None:
+            # Stop the capture when the workloads end, even if no batch comes.
+            for wl in wls:
+                wl.proc.wait()
+            live.stop()
+
+        watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         for batch in live.batches():
             records += len(batch)
@@ -338,13 +390,18 @@ def _falco_row(row: Row, live, detector, exe: Path, seconds: float,
         row.wall_s = time.monotonic() - t0
         row.cpu_percent = 100.0 * (time.process_time() - cpu0) / row.wall_s
         row.rss_kb = _rss_kb()
-        _fill(row, wl.result())
+        results = [wl.result() for wl in wls]
+        _fill(row, results[0])
+        if len(results) > 1:      # ns/op: the mean of the loops' own
+            row.ops = sum(r["ops"] for r in results)
+            row.seconds = max(r["seconds"] for r in results)
+            row.ns_per_op = statistics.fmean(r["ns_per_op"] for r in results)
         row.counters = live.counters()
         row.records, row.workload_records, row.alerts = records, wl_records, alerts
         row.drops_before_start = before["drops"]
         row.other_probes = _max_opt(others, other_probes(own=1))
     finally:
-        if wl is not None:
+        for wl in wls:
             wl.kill()
 
 
@@ -525,10 +582,36 @@ def live_report(workload: str = "getppid", seconds: float = 2.0,
             report["sustained"] = sustained_search(
                 exe, seconds, loaded, recorded, types,
                 by["falco"], log=log, cpus_per_ring=cpus_per_ring)
+            report["saturated"] = saturated_runs(
+                exe, seconds, loaded, recorded, types, rounds, log=log,
+                cpus_per_ring=cpus_per_ring)
         return report
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+def saturated_runs(exe: Path, seconds: float, loaded, interest: set[int],
+                   types: set[int], rounds: int = 3,
+                   log: Callable[[str], None] = lambda s: None,
+                   cpus_per_ring: int = 1) -> dict:
+    """`falco` with every CPU busy: one unpaced workload per CPU and the
+    consumer sharing their cores.  One workload core makes only so many
+    records/s (the probe's own cost bounds it), so the paced search cannot
+    show what the consumer drains beyond that; this can.  Events/s is the
+    median run's; drops are summed over the runs."""
+    runs = []
+    for k in range(rounds):
+        log(f"bench live: every CPU busy, run {k + 1}/{rounds}")
+        runs.append(run_falco(exe, seconds, loaded, interest, "saturated", types,
+                              cpus_per_ring=cpus_per_ring, saturate=True))
+    rates = sorted(r.events_per_s or 0.0 for r in runs)
+    return {"workloads": len(os.sched_getaffinity(0)),
+            "events_per_s": statistics.median(rates),
+            "events_per_s_runs": [r.events_per_s for r in runs],
+            "drops": sum(r.drops for r in runs),
+            "drops_before_start": sum(r.drops_before_start or 0 for r in runs),
+            "cpu_percent": statistics.median(r.cpu_percent or 0.0 for r in runs)}
 
 
 def sustained_search(exe: Path, seconds: float, loaded, interest: set[int],
@@ -628,4 +711,11 @@ def format_report(report: dict) -> str:
                          f"{t['drops']} drops ({t['drop_ratio']:.2e} of seen, "
                          f"{t['drops_before_start']} before the workload), "
                          f"CPU {t['cpu_percent']:.0f}%")
+    sat = report.get("saturated")
+    if sat:
+        lines.append(f"every CPU busy ({sat['workloads']} workloads, falco sharing their "
+                     f"cores): {n(sat['events_per_s'])} events/s drained (median of "
+                     f"{len(sat['events_per_s_runs'])} runs: "
+                     + " ".join(n(v) for v in sat["events_per_s_runs"])
+                     + f"), {sat['drops']} drops, consumer CPU {sat['cpu_percent']:.0f}%")
     return "\n".join(lines)

@@ -101,3 +101,48 @@ def test_bench_live_cli_json(built):
     assert s["tried"] or s.get("note")
     for t in s["tried"]:
         assert t["ops_per_s"] > 0 and t["drops"] >= 0
+    sat = report["saturated"]
+    assert sat["workloads"] >= 1 and sat["drops"] >= 0
+    assert sat["events_per_s"] > 0 and len(sat["events_per_s_runs"]) == report["rounds"]
+
+
+def test_workload_never_shares_the_consumers_cpu(built):
+    """Affinity is per thread: the workload started while the consumer's
+    thread is pinned must still go to the workload's CPU (it used to
+    inherit the consumer's, so the falco rows timed both on one core)."""
+    import os
+
+    wl_cpus, cons_cpus = live.cpu_split()
+    if wl_cpus is None:
+        pytest.skip("needs two CPUs")
+    workdir, _ = built
+    exe = live.build_workload("getppid", workdir)
+    with live._pinned(cons_cpus):
+        assert live.cpu_split() == (wl_cpus, cons_cpus)
+        wl = live._Workload(exe, 0.1)
+        try:
+            assert os.sched_getaffinity(wl.pid) == wl_cpus
+        finally:
+            wl.kill()
+    assert live.cpu_split() == (wl_cpus, cons_cpus)
+
+
+def test_other_probes_counts_attached_probes_only(monkeypatch):
+    """A closed probe's programs stay in `bpftool prog` for a few hundred ms
+    after their links are gone (freed after an RCU grace period): they must
+    not count as another falco.  Only programs with a link are attached."""
+    progs = [{"id": 10, "name": "fb_sys_enter_bt"},     # ours, attached
+             {"id": 11, "name": "fb_sys_exit_btf"},
+             {"id": 20, "name": "fb_sys_enter_btf"},    # closed, lingering
+             {"id": 30, "name": "fb_sys_enter_raw"},    # another falco
+             {"id": 40, "name": "other_prog"}]
+    links = [{"id": 1, "prog_id": 10}, {"id": 2, "prog_id": 11},
+             {"id": 3, "prog_id": 30}, {"id": 4, "prog_id": 40}]
+    answers = {"prog": progs, "link": links}
+    monkeypatch.setattr(live, "_bpftool_json", lambda what: answers[what])
+    assert live.other_probes(own=1) == 1
+    assert live.other_probes() == 2
+    links.remove({"id": 3, "prog_id": 30})
+    assert live.other_probes(own=1) == 0
+    answers["link"] = None                  # bpftool missing or failing
+    assert live.other_probes() is None

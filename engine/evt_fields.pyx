@@ -6,7 +6,8 @@ argument text (evt.arg.*) is rendered as sysdig prints it, through the
 state engine's view when one is attached (fd names, user names).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memcmp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 import errno as _errno
 import time as _time
 
@@ -17,6 +18,7 @@ from falco_engine.evalctx cimport (
 from falco_engine.event_table cimport (
     fe_event_table, fe_syscall_names, FE_EVENT_MAX, FE_SYSCALL_MAX,
     PT_ERRNO, PT_FD, PT_PID, PT_INT8, PT_INT16, PT_INT32, PT_INT64,
+    PT_UID, PT_GID,
 )
 from falco_engine import params as _params, table as _table
 from falco_engine.state cimport ThreadInfo
@@ -77,13 +79,25 @@ cdef bytes _param_index_table(str name):
     return _PARAM_INDEX[name]
 
 
+# The table of the name asked last: rules ask for the same parameter of
+# event after event, and a dict probe with a str key cost more than the
+# rest of the lookup.
+cdef object _last_index_name = None
+cdef bytes _last_index_tab = None
+
+
 cdef int _param_index(uint16_t etype, str name):
-    cdef object tab = _PARAM_INDEX.get(name)
-    if tab is None:
-        tab = _param_index_table(name)
-    if etype >= len(<bytes>tab):
+    global _last_index_name, _last_index_tab
+    cdef object tab
+    if name is not _last_index_name:
+        tab = _PARAM_INDEX.get(name)
+        if tab is None:
+            tab = _param_index_table(name)
+        _last_index_tab = <bytes>tab
+        _last_index_name = name
+    if etype >= PyBytes_GET_SIZE(_last_index_tab):
         return -1
-    return <signed char>(<const char *>(<bytes>tab))[etype]
+    return <signed char>PyBytes_AS_STRING(_last_index_tab)[etype]
 
 
 cdef bint res_value(EventCtx ctx, int64_t *out):
@@ -355,11 +369,26 @@ cdef object _state_view(object state):
     return _view_value
 
 
+# Parameter types whose text depends on their bytes alone and costs a
+# flag-name lookup to make (EvtArg keeps the last one).
+_FLAG_OR_ENUM = _params.FLAG_TYPES | _params.ENUM_TYPES
+
+
 cdef class EvtArg(FieldExtractor):
     """evt.arg.NAME / evt.arg[N] (rendered text) and evt.rawarg.NAME (value)."""
     cdef str pname        # by name, or
     cdef int pindex       # by position (-1: by name)
     cdef bint raw
+    # The last text rendered from parameter bytes alone (flags, enums,
+    # numbers: not fds, pids or ids, whose text names state): the same
+    # parameter of the same event type with the same bytes renders the same,
+    # and a rule such as `evt.arg.domain contains AF_PACKET` sees the same
+    # few values over and over.
+    cdef bytes memo_raw
+    cdef bytes memo_text
+    cdef int memo_etype
+    cdef int memo_idx
+
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
         cdef fe_evt *e = ctx.evt
         cdef int idx = self.pindex
@@ -382,8 +411,24 @@ cdef class EvtArg(FieldExtractor):
             p = ctx.param(idx, &plen)
             if p == NULL:
                 return 0
+            etype = e.type
+            eidx = idx
             pinfo = infos[idx]
+        if not self.raw and self.memo_raw is not None and \
+                self.memo_etype == etype and self.memo_idx == eidx and \
+                PyBytes_GET_SIZE(self.memo_raw) == plen and \
+                memcmp(PyBytes_AS_STRING(self.memo_raw), p, plen) == 0:
+            ctx.set_str(out, self.memo_text)
+            return 0
         raw = p[:plen]
+        if not self.raw and pinfo.type in _FLAG_OR_ENUM:
+            text = _params.render(pinfo, raw, <int64_t>e.tid, None)
+            self.memo_raw = raw
+            self.memo_etype = etype
+            self.memo_idx = eidx
+            self.memo_text = (<str>text).encode("utf-8", "surrogateescape")
+            ctx.set_str(out, self.memo_text)
+            return 0
         if self.raw:
             value = _params.decode_value(pinfo.type, raw)
             if isinstance(value, int) and not isinstance(value, bool):

@@ -764,17 +764,27 @@ cdef bytes _cstr(const uint8_t *p, uint32_t n):
     return (<const char *>p)[:k]
 
 
+cdef inline Py_ssize_t _last_slash(bytes name) noexcept:
+    """Index of the last '/' in name, or -1 (bytes.rfind without a method
+    call: this runs for fd.directory/fd.filename on every open a rule sees)."""
+    cdef const char *p = name
+    cdef Py_ssize_t i = len(name) - 1
+    while i >= 0:
+        if p[i] == b'/':
+            return i
+        i -= 1
+    return -1
+
+
 cdef bytes dirname_of(bytes name):
-    cdef Py_ssize_t pos = name.rfind(b"/")
-    if pos < 0:
-        return b"/"
-    if pos == 0:
+    cdef Py_ssize_t pos = _last_slash(name)
+    if pos <= 0:
         return b"/"
     return name[:pos]
 
 
 cdef bytes basename_of(bytes name):
-    cdef Py_ssize_t pos = name.rfind(b"/")
+    cdef Py_ssize_t pos = _last_slash(name)
     if pos < 0:
         return name
     return name[pos + 1:]
@@ -1072,11 +1082,19 @@ cpdef object _text(v):
 cdef class ContainerField(FieldExtractor):
     cdef int code
     cdef str key
+    # The short id of the last full id seen: threads of a container share
+    # one id object, and slicing a 64-character id made (and hashed) a new
+    # one per evaluation.
+    cdef bytes last_full
+    cdef bytes last_short
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
         cdef ThreadInfo t
         cdef StateEngine st
         cdef int code = self.code
+        cdef bytes short
+        cdef object found
+        cdef dict info
         out.kind = VK_NONE
         if ctx.thread is None or code == C_NA or code == C_INFO:
             return 0
@@ -1088,13 +1106,20 @@ cdef class ContainerField(FieldExtractor):
             if code == C_ID or code == C_FULL_ID or code == C_NAME or code == C_TYPE:
                 return set_bytes(out, b"host")
             return 0
+        if t.container_id is self.last_full:
+            short = self.last_short
+        else:
+            short = t.container_id[:12]
+            self.last_full = t.container_id
+            self.last_short = short
         if code == C_ID:
-            return ctx.set_str(out, t.container_id[:12])
+            return ctx.set_str(out, short)
         if code == C_FULL_ID:
             return set_bytes(out, t.container_id)
-        info = st.containers.get(t.container_id[:12])
-        if info is None:
+        found = st.containers.get(short)
+        if found is None:
             return 0
+        info = <dict>found
         if code == C_TYPE:
             ct = info.get("type")
             if isinstance(ct, int) and 0 <= ct < len(_state.CONTAINER_TYPES):

@@ -195,7 +195,14 @@ _SIMPLE_FD_TYPE = {
     "pidfd_open": FD_PIDFD, "pidfd_getfd": FD_PIDFD,
 }
 cdef uint8_t *SIMPLE_TYPE = <uint8_t *>malloc(FE_EVENT_MAX)
-cdef uint8_t *QUICK = <uint8_t *>malloc(FE_EVENT_MAX)
+cdef uint8_t *KIND = <uint8_t *>malloc(FE_EVENT_MAX)
+cdef enum QuietKind:
+    KIND_OTHER = 0      # through process()
+    KIND_QUICK = 1
+    KIND_SWITCH = 2
+    KIND_PROCINFO = 3
+    KIND_SCHED = 4
+    KIND_PARSE = 5      # the exit of a call that changes state: its parser
 cdef int64_t F_DUPFD_CODES[2]
 
 
@@ -239,16 +246,27 @@ def _build_index():
             fset.setdefault(name, value)
     F_DUPFD_CODES[0] = fset.get("F_DUPFD", 1)
     F_DUPFD_CODES[1] = fset.get("F_DUPFD_CLOEXEC", 26)
-    # Events whose only effect, for a known thread, is the per-thread
-    # record of the call (_note_call): calls that change nothing, and the
-    # enter events of the ones that do (their parsers run at the exit).
+    # How run_quiet treats each type (what process() would do, without it):
+    # QUICK, for a known thread only the per-thread record of the call
+    # (_note_call): calls that change nothing, and the enter events of the
+    # ones that do (their parsers run at the exit); SWITCH / PROCINFO /
+    # SCHED, scheduler and internal events, which never create threads.
     for t in range(FE_EVENT_MAX):
         act = ACTION[t]
-        QUICK[t] = (not (fe_event_table[t].flags & EF_SKIPPARSERESET)
-                    and act not in (A_CONTAINER_JSON, A_CONTAINER_OLD,
-                                    A_USERADDED, A_GROUPADDED, A_SWITCH,
-                                    A_PROCINFO, A_PROCEXIT)
-                    and (act == A_NONE or t % 2 == 0))
+        skip = bool(fe_event_table[t].flags & EF_SKIPPARSERESET)
+        if act in (A_CONTAINER_JSON, A_CONTAINER_OLD, A_USERADDED, A_GROUPADDED):
+            KIND[t] = KIND_OTHER
+        elif act == A_SWITCH:
+            KIND[t] = KIND_SWITCH
+        elif skip:
+            KIND[t] = KIND_PROCINFO if act == A_PROCINFO else KIND_SCHED
+        elif act != A_PROCINFO and act != A_PROCEXIT and \
+                (act == A_NONE or t % 2 == 0):
+            KIND[t] = KIND_QUICK
+        elif act != A_PROCINFO and act != A_PROCEXIT and t % 2 == 1:
+            KIND[t] = KIND_PARSE
+        else:
+            KIND[t] = KIND_OTHER
 
 
 _build_index()
@@ -1295,7 +1313,7 @@ cdef class StateEngine(StateHook):
         if self.has_pending:
             self._flush()
         ctx_set_fd(ctx, None)
-        if QUICK[et]:
+        if KIND[et] == KIND_QUICK:
             t = _hot_find(self, tid)
             if t is not None:
                 _note_call(t, ctx.batch.base, e, ef)
@@ -1371,49 +1389,69 @@ cdef class StateEngine(StateHook):
 
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted) except -1:
-        """process() for a run of events no rule looks at: the common case
-        (a known thread's call that changes no state) without touching ctx,
-        the rest through process()."""
+        """process() for a run of events no rule looks at: the common cases
+        (a known thread's call that changes no state; scheduler and procinfo
+        events) without preparing ctx for rules, the rest through process()."""
         cdef fe_evt *e
+        cdef fe_evt *evts = b.evts
         cdef uint16_t et
-        cdef uint32_t ef
+        cdef uint8_t kind
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
+        cdef uint64_t handled = 0
         if ctx.batch is not b:
             ctx.batch = b
-        cdef uint8_t act
         while i < n:
-            e = &b.evts[i]
+            e = &evts[i]
             et = e.type
             if wanted[et]:
-                return i
+                break
+            kind = KIND[et]
+            if kind != KIND_OTHER and not self.has_pending:
+                t = _hot_find(self, <int64_t>e.tid)
+                if kind == KIND_QUICK:
+                    if t is not None:
+                        _note_call(t, base, e, fe_event_table[et].flags)
+                        handled += 1
+                        i += 1
+                        continue
+                elif kind == KIND_PARSE:
+                    if t is not None:
+                        # process() for a known thread, minus what only rules
+                        # read (ctx.thread, the lazy fd).
+                        ctx.idx = i
+                        ctx.evt = e
+                        ctx.gen += 1
+                        if t.lastevent_type + 1 != et:
+                            t.enter_len = 0
+                            ctx_set_fd(ctx, None)
+                        elif fe_event_table[et].flags & EF_USES_FD:
+                            ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
+                        else:
+                            ctx_set_fd(ctx, None)
+                        self._dispatch(ctx, t, ACTION[et], et)
+                        handled += 1
+                        i += 1
+                        continue
+                else:
+                    # Scheduler and internal events (as in process()).
+                    if t is not None and kind != KIND_SCHED:
+                        ctx.idx = i
+                        ctx.evt = e
+                        if kind == KIND_SWITCH:
+                            self._memory(ctx, t, True)
+                        else:
+                            _procinfo(ctx, t)
+                    handled += 1
+                    i += 1
+                    continue
             ctx.idx = i
             ctx.evt = e
             ctx.gen += 1
             i += 1
-            if not self.has_pending:
-                ef = fe_event_table[et].flags
-                act = ACTION[et]
-                if QUICK[et]:
-                    t = _hot_find(self, <int64_t>e.tid)
-                    if t is not None:
-                        self.n_events += 1
-                        _note_call(t, base, e, ef)
-                        continue
-                elif (ef & EF_SKIPPARSERESET or act == A_SWITCH) and \
-                        act != A_CONTAINER_JSON and act != A_CONTAINER_OLD and \
-                        act != A_USERADDED and act != A_GROUPADDED:
-                    # Scheduler and internal events (process() does the same).
-                    self.n_events += 1
-                    t = _hot_find(self, <int64_t>e.tid)
-                    if t is not None:
-                        if act == A_SWITCH:
-                            self._memory(ctx, t, True)
-                        elif act == A_PROCINFO:
-                            _procinfo(ctx, t)
-                    continue
             self.process(ctx)
-        return n
+        self.n_events += handled
+        return i
 
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
                        uint16_t et) except -1:

@@ -34,6 +34,8 @@ from libc.stdlib cimport malloc, realloc, free
 import json
 import os
 
+cimport cython
+
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
@@ -774,6 +776,10 @@ cdef tuple _scan_cgroups(list cgroups):
 # --- state objects ---------------------------------------------------------------
 
 
+cdef list _NO_ITEMS = []
+
+
+@cython.freelist(256)
 cdef class FdInfo:
     """One open file descriptor."""
 
@@ -829,6 +835,7 @@ cdef class FdInfo:
         return f"<FdInfo {self.fd} {self.typechar} {self.name!r}>"
 
 
+@cython.freelist(256)
 cdef class ThreadInfo:
     """One thread, with what libsinsp keeps about its process."""
 
@@ -843,9 +850,11 @@ cdef class ThreadInfo:
         self.exepath = b""
         self.cwd = b""
         self.root = b"/"
-        self.args = []
-        self.env = []
-        self.cgroups = []
+        # Shared empty lists: these lists are only ever replaced, never
+        # changed in place (clone already shares the parent's).
+        self.args = _NO_ITEMS
+        self.env = _NO_ITEMS
+        self.cgroups = _NO_ITEMS
         self.container_id = b""
         self.uid = 0
         self.gid = 0

@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import struct
-import tempfile
 import time
 from pathlib import Path
 
@@ -645,7 +644,6 @@ def test_new_events_print_as_sysdig_prints(src, tmp_path, sysdig):
     """Records of the converted syscalls, written to a .scap and read back
     by Debian's sysdig: every stateless param prints as our decoder does
     (events newer than sysdig's 2022 table are skipped by it)."""
-    from conftest import run_sysdig
     from falco.capture.scap_writer import ScapWriter
     from falco.capture.tables import CaptureTables
     from falco_engine import params
@@ -693,6 +691,20 @@ def test_new_events_print_as_sysdig_prints(src, tmp_path, sysdig):
                 mismatches.append((info.name, pinfo.name, mine, got[pinfo.name]))
     assert not mismatches, mismatches
     assert {n for n, _ in seen} >= wanted - {"setgid", "setuid"}, seen
+
+
+def _getpid_source(ring_bytes: int) -> BpfSource:
+    """A started probe recording getpid into rings of `ring_bytes`; skips
+    the test where it cannot run (not root, no usable BPF)."""
+    if os.geteuid() != 0:
+        pytest.skip("live BPF capture needs root")
+    s = BpfSource(ring_bytes=ring_bytes)
+    try:
+        s.open(live.syscall_codes(["getpid"]))
+        s.start()
+    except BpfUnavailable as exc:
+        pytest.skip(f"BPF probe unavailable: {exc}")
+    return s
 
 
 def _record_bytes(rec: Rec) -> bytes:
@@ -813,14 +825,7 @@ def test_interest_filter(src):
 
 
 def test_counters_and_drops():
-    if os.geteuid() != 0:
-        pytest.skip("live BPF capture needs root")
-    s = BpfSource(ring_bytes=1 << 14)
-    try:
-        s.open(live.syscall_codes(["getpid"]))
-        s.start()
-    except BpfUnavailable as exc:
-        pytest.skip(f"BPF probe unavailable: {exc}")
+    s = _getpid_source(1 << 14)
     try:
         pid = os.fork()
         if pid == 0:
@@ -845,15 +850,7 @@ def test_per_cpu_rings_counters_exact():
     """One ring per CPU: a getpid storm on every CPU at once into small
     rings.  After detaching, each ring holds exactly the records its CPU
     counted as delivered, and what the storm made is delivered + dropped."""
-    if os.geteuid() != 0:
-        pytest.skip("live BPF capture needs root")
-    ncpu = os.cpu_count() or 1
-    s = BpfSource(ring_bytes=1 << 14)
-    try:
-        s.open(live.syscall_codes(["getpid"]))
-        s.start()
-    except BpfUnavailable as exc:
-        pytest.skip(f"BPF probe unavailable: {exc}")
+    s = _getpid_source(1 << 14)
     n = 20000
     try:
         assert s.nrings == len(s.counters_per_cpu()) >= 1
@@ -887,21 +884,15 @@ def test_per_cpu_rings_counters_exact():
     finally:
         s.close()
 
+
 def test_drain_merges_per_cpu_rings_in_time_order():
     """A getpid storm on every CPU at once into big rings: drain() (the C
     walk + merge over every ring) delivers each record the probe counted,
     once, in timestamp order, in small budgets as in one."""
-    if os.geteuid() != 0:
-        pytest.skip("live BPF capture needs root")
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         pytest.skip("needs two CPUs")
-    s = BpfSource(ring_bytes=1 << 22)
-    try:
-        s.open(live.syscall_codes(["getpid"]))
-        s.start()
-    except BpfUnavailable as exc:
-        pytest.skip(f"BPF probe unavailable: {exc}")
+    s = _getpid_source(1 << 22)
     try:
         kids = []
         for cpu in cpus:

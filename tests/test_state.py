@@ -21,6 +21,7 @@ from falco_engine.evalctx import EventCtx
 from falco_engine.state import StateEngine
 from falco_engine import state_fields
 
+from conftest import all_captures, capture_id
 from sysdig_view import sysdig_view
 
 CAPTURES = Path(os.environ.get("FALCO_COMPAT_DIR", "/work/shared/compat")) / "captures"
@@ -537,3 +538,49 @@ def test_thread_cpu_compares_in_conditions():
     det = build_detector(loaded, state=StateEngine())
     assert not det.warnings, det.warnings
     assert [a.output for a in det.run([_procinfo_batch()])] == ["800 100 100"]
+
+
+# --- the quiet loop (StateEngine.run_quiet) -----------------------------------------
+
+_THREAD_ATTRS = ("pid", "ptid", "sid", "vpgid", "vtid", "vpid", "comm", "exe",
+                 "exepath", "cwd", "root", "args", "env", "cgroups", "container_id",
+                 "uid", "gid", "loginuid", "tty", "fdlimit", "flags", "clone_ts",
+                 "vmsize_kb", "vmrss_kb", "vmswap_kb", "pfmajor", "pfminor",
+                 "cap_permitted", "cap_effective", "exe_writable", "closed",
+                 "nthreads", "cpu_user", "cpu_system", "lastevent_fd",
+                 "lastevent_type", "enter_rec")
+_FD_ATTRS = ("fd", "type", "name", "nameraw", "openflags", "ino", "dev", "sport",
+             "dport", "l4proto", "role", "usrc", "udst", "connected")
+
+
+def _state_digest(engine: StateEngine) -> dict:
+    threads = {}
+    for tid, t in engine.threads.items():
+        fds = {fd: tuple(getattr(fi, a) for a in _FD_ATTRS)
+               + (fi.sip_bytes, fi.dip_bytes) for fd, fi in t.fds.items()}
+        threads[tid] = (tuple(getattr(t, a) for a in _THREAD_ATTRS), fds)
+    counters = {k: getattr(engine, k) for k in (
+        "n_events", "n_threads_created", "n_threads_removed", "n_fds_added",
+        "n_fds_removed", "n_fd_drops")}
+    return {"threads": threads, "containers": dict(engine.containers),
+            "counters": counters}
+
+
+@needs_captures
+@pytest.mark.parametrize("path", all_captures(), ids=capture_id)
+def test_quiet_loop_keeps_the_same_state_as_process(path):
+    """Events no rule looks at go through run_quiet's shortcuts; state after
+    the whole capture (every thread, fd, counter) must be what process(),
+    event by event, builds."""
+    from falco_engine.runner import RuleEngine
+    by_event = StateEngine()
+    quiet = StateEngine()
+    with open_capture(str(path)) as cap:
+        by_event.seed(cap.tables)
+        quiet.seed(cap.tables)
+        runner = RuleEngine([], state=quiet)
+        for batch in cap.batches():
+            by_event.process_batch_debug(batch)
+            runner.process(batch, [])
+    assert runner.events == by_event.n_events > 0
+    assert _state_digest(quiet) == _state_digest(by_event)

@@ -432,6 +432,9 @@ def _decoder_target() -> Target:
         engine.process(batch, alerts)
         for a in alerts:
             str(a.output)
+        # With no rule, every event takes the state engine's quiet loop
+        # (run_quiet): the same records through its own paths.
+        RuleEngine([], state=new_state()).process(batch, [])
 
     def seeds() -> Iterator[bytes]:
         from falco_engine.decoder import scan_scap
@@ -459,7 +462,8 @@ def _decoder_target() -> Target:
 
     return Target("decoder", one_input, seeds, (), 4096,
                   "scan_records on raw or built records, every param rendered, then "
-                  "state + a rule printing every field; nothing may escape")
+                  "state + a rule printing every field, and state alone (its quiet "
+                  "loop); nothing may escape")
 
 
 # -- falco.yaml loader and -o parser (falco/config.py) ------------------------------

@@ -2296,6 +2296,36 @@ cdef class StateEngine(StateHook):
         """Python entry for one event already set in `ctx`."""
         self.process(ctx)
 
+    def state_counters(self):
+        """Falco's state counters (metrics.state_counters_enabled): table
+        sizes now, and additions, removals and drops since the start.
+        Safe from another thread: the tables are copied in one step first."""
+        cdef ThreadInfo t
+        cdef Py_ssize_t no_image = 0
+        all_threads = list(self.threads.values())
+        all_containers = list(self.containers.values())
+        tables = {}
+        for t in all_threads:
+            tables[id(t.fds)] = len(t.fds)
+        for c in all_containers:
+            if isinstance(c, dict) and not c.get("image"):
+                no_image += 1
+        resolver = self.container_resolver
+        return {
+            "n_threads": len(all_threads),
+            "n_fds": sum(tables.values()),
+            "n_added_threads": self.n_threads_created,
+            "n_removed_threads": self.n_threads_removed,
+            "n_drops_full_threadtable": self.n_thread_evictions,
+            "n_added_fds": self.n_fds_added,
+            "n_removed_fds": self.n_fds_removed,
+            "n_drops_full_fdtable": self.n_fd_drops,
+            "n_containers": len(all_containers),
+            "n_missing_container_images": no_image,
+            "n_container_lookups_resolved": getattr(resolver, "n_resolved", 0),
+            "n_container_lookups_failed": getattr(resolver, "n_failed", 0),
+        }
+
     def thread(self, int64_t tid):
         """The ThreadInfo of `tid`, or None."""
         return self.threads.get(tid)

@@ -256,6 +256,12 @@ def _open_live(detector: Detector, opts: RunOptions, driver: str,
         return None
 
 
+def _state_counters(detector: Detector) -> dict | None:
+    """The state engine's counters for metrics, or None without state."""
+    state = detector.state
+    return state.state_counters() if state is not None else None
+
+
 def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
               paths: list[str], log: Callable[[str], None]) -> int:
     from falco.config import Reloader
@@ -272,11 +278,14 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
     handlers = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     drops = DropMonitor(cfg.syscall_event_drops, live.counters, out, ebpf=True,
                         on_exit=live.stop).start()
-    metrics = MetricsCollector(cfg, out, counters=live.counters,
-                               events=lambda: detector.engine.events).start()
+    # The detector in use: a rules reload replaces it (the metrics read it).
+    holder = {"detector": detector}
+    metrics = MetricsCollector(
+        cfg, out, counters=live.counters,
+        events=lambda: holder["detector"].engine.events,
+        state=lambda: _state_counters(holder["detector"])).start()
     web = WebServer.from_config(cfg, metrics).start() if cfg.webserver.enabled else None
     reloader = Reloader(cfg, opts.config_overrides).install()
-    holder = {"detector": detector}
 
     def _reload(new_cfg, old_cfg):
         # Rules are read again; the state (threads, fds) carries over and

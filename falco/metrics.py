@@ -13,7 +13,9 @@ Two views of one snapshot:
 
 Sources are callables, read when a snapshot is taken: `counters()` (the
 live driver's counters, or None on replay), `events()` (events the engine
-processed), and the dispatcher's `stats()` (alerts per rule, output drops).
+processed), `state()` (the state engine's counters: table sizes, additions,
+removals, drops, container lookups) and the dispatcher's `stats()` (alerts
+per rule, output drops).
 """
 from __future__ import annotations
 
@@ -82,7 +84,8 @@ class MetricsCollector:
     """Takes snapshots; optionally emits them every interval on a thread."""
 
     def __init__(self, cfg, dispatcher=None, *, counters: Callable[[], dict] | None = None,
-                 events: Callable[[], int] | None = None, source: str = "syscall",
+                 events: Callable[[], int] | None = None,
+                 state: Callable[[], dict] | None = None, source: str = "syscall",
                  hostname: str | None = None,
                  wallclock: Callable[[], int] = time.time_ns,
                  clock: Callable[[], float] = time.monotonic):
@@ -90,6 +93,7 @@ class MetricsCollector:
         self.dispatcher = dispatcher
         self.counters = counters
         self.events = events
+        self.state = state
         self.source = source
         self.hostname = (hostname or getattr(dispatcher, "hostname", None)
                          or default_hostname())
@@ -170,6 +174,14 @@ class MetricsCollector:
                     out["scap.n_drops_perc"] = round(100.0 * d_drops / d_evts, 4) if d_evts else 0.0
                     out["scap.evts_rate_sec"] = round(d_evts / dt, 2)
                     out["scap.n_drops_rate_sec"] = round(d_drops / dt, 2)
+            if m.state_counters_enabled and self.state is not None:
+                try:
+                    counts = self.state()
+                except Exception as exc:   # noqa: BLE001 - say so, keep the rest
+                    log.error("metrics: cannot read state counters: %s", exc)
+                    counts = None
+                for name, value in (counts or {}).items():
+                    out[f"falco.{name}"] = int(value)
             if advance:
                 self._prev = dict(out)
                 self._prev_mono = now_mono
@@ -257,6 +269,12 @@ class MetricsCollector:
 # -- Prometheus: Falco's metric names (falcosecurity_<subsystem>_<name>) --------
 
 _HELP = "https://falco.org/docs/metrics/"
+# State counters: table sizes at the snapshot (gauges), and monotonic counts.
+# The fd-table drops and the container lookups are this implementation's.
+_STATE_GAUGES = ("n_threads", "n_fds", "n_containers", "n_missing_container_images")
+_STATE_COUNTERS = ("n_added_threads", "n_removed_threads", "n_drops_full_threadtable",
+                   "n_added_fds", "n_removed_fds", "n_drops_full_fdtable",
+                   "n_container_lookups_resolved", "n_container_lookups_failed")
 
 
 class _FalcoCollector:
@@ -310,6 +328,12 @@ class _FalcoCollector:
             yield counter("scap_n_drops_scratch_map_total", snap["scap.n_drops_scratch_map"])
             yield counter("scap_n_drops_max_size_total", snap["scap.n_drops_max_size"])
             yield gauge("scap_n_drops_perc", snap["scap.n_drops_perc"])
+        # State counters: Falco's names, the sizes now as gauges.
+        for name in _STATE_GAUGES + _STATE_COUNTERS:
+            if f"falco.{name}" in snap:
+                make = gauge if name in _STATE_GAUGES else counter
+                prefix = "falco" if name.startswith("n_container_lookups") else "scap"
+                yield make(f"{prefix}_{name}_total", snap[f"falco.{name}"])
         if "falco.rules.matches_total" in snap:
             fam = CounterMetricFamily("falcosecurity_falco_rules_matches_total", _HELP,
                                       labels=["priority", "rule_name", "source", "tags"])

@@ -845,3 +845,40 @@ def test_metrics_periodic_thread():
     mc.stop()
     d.close()
     assert "Informational Falco metrics snapshot (" in sink.lines[0]
+
+
+def test_metrics_state_counters_from_a_replayed_capture():
+    """state_counters_enabled: the state engine's table sizes and counts,
+    with Falco's names in the snapshot and on /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from falco.capture import open_capture
+    from falco_engine.state import StateEngine
+    from conftest import compat_path
+
+    engine = StateEngine()
+    with open_capture(compat_path("captures", "falco_psp",
+                                  "run_as_user_0_container.scap")) as cap:
+        engine.seed(cap.tables)
+        for batch in cap.batches():
+            engine.process_batch_debug(batch)
+    cfg = load_config(text="metrics: {enabled: true}\n")
+    d = OutputDispatcher([ListChannel()], hostname="h")
+    mc = MetricsCollector(cfg, d, state=engine.state_counters)
+    snap = mc.snapshot()
+    assert snap["falco.n_threads"] == len(engine.threads) > 0
+    assert snap["falco.n_added_threads"] == engine.n_threads_created
+    assert snap["falco.n_removed_fds"] == engine.n_fds_removed
+    assert snap["falco.n_containers"] == len(engine.containers) >= 1
+    assert 0 <= snap["falco.n_missing_container_images"] <= snap["falco.n_containers"]
+    tables = {id(t.fds): len(t.fds) for t in engine.threads.values()}
+    assert snap["falco.n_fds"] == sum(tables.values()) > 0
+    samples = {s.name: s.value for fam in text_string_to_metric_families(mc.prometheus())
+               for s in fam.samples}
+    d.close()
+    assert samples["falcosecurity_scap_n_threads_total"] == snap["falco.n_threads"]
+    assert samples["falcosecurity_scap_n_added_fds_total"] == snap["falco.n_added_fds"]
+    assert samples["falcosecurity_scap_n_drops_full_threadtable_total"] == 0
+    assert samples["falcosecurity_falco_n_container_lookups_failed_total"] == 0
+    off = load_config(text="metrics: {enabled: true, state_counters_enabled: false}\n")
+    assert "falco.n_threads" not in MetricsCollector(off, state=engine.state_counters).snapshot()

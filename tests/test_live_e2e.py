@@ -1195,3 +1195,51 @@ def test_probe_params_chdir_fchdir(bpf, tmp_path):
     e = [p for n, x, p in recs if n == "fchdir" and not x][0]
     assert _i64(e["fd"]) >= 3
     assert _i64(_exit(recs, "fchdir")["res"]) == 0
+
+
+# =========================================================================
+# 5. Metrics of a live run, scraped from its webserver
+# =========================================================================
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_live_metrics_scrape_has_driver_and_state_counters(tmp_path):
+    """`falco run` with the webserver and metrics on: /metrics carries the
+    driver's event counts, the engine's, and the state tables' sizes."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- rule: never\n  desc: d\n  condition: evt.type = open and "
+                     "evt.num = 0\n  output: o\n  priority: INFO\n")
+    port = _free_port()
+    with FalcoRun([rules], "-o", "webserver.enabled=true",
+                  "-o", f"webserver.listen_port={port}",
+                  "-o", "webserver.prometheus_metrics_enabled=true",
+                  "-o", "metrics.enabled=true") as run:
+        for _ in range(20):
+            _act("-c", "open('/etc/hostname').read()")
+        deadline = time.monotonic() + 10
+        samples: dict = {}
+        while time.monotonic() < deadline:
+            with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            samples = {s.name: s.value for fam in text_string_to_metric_families(text)
+                       for s in fam.samples}
+            if samples.get("falcosecurity_falco_num_evts_total", 0) > 0:
+                break
+            time.sleep(0.2)
+    assert samples.get("falcosecurity_falco_num_evts_total", 0) > 0, run.stderr()
+    assert samples["falcosecurity_scap_n_evts_total"] > 0
+    # the /proc snapshot alone puts every running thread in the table
+    assert samples["falcosecurity_scap_n_threads_total"] > 10
+    assert samples["falcosecurity_scap_n_fds_total"] > 0
+    assert samples["falcosecurity_scap_n_added_threads_total"] >= 0
+    assert samples["falcosecurity_scap_n_drops_full_threadtable_total"] == 0

@@ -299,11 +299,36 @@ cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
     return count
 
 
+# Where the parameters of a clone or execve event are (20 and more, a dozen
+# read by their parsers, and each lookup alone walks the lengths from the
+# first): the parser fills this table once (_ptab_fill) and evp reads it
+# while the table is for the current event of the same context (the
+# generation is unique per context and event).
+DEF PTAB_MAX = 40
+cdef const uint8_t *_ptab_ptr[PTAB_MAX]
+cdef uint32_t _ptab_len[PTAB_MAX]
+cdef uint32_t _ptab_count = 0
+cdef void *_ptab_ctx = NULL
+cdef uint64_t _ptab_gen = 0
+
+
+cdef void _ptab_fill(EventCtx ctx) noexcept:
+    global _ptab_count, _ptab_ctx, _ptab_gen
+    _ptab_count = walk_params(ctx.batch.base, ctx.evt, _ptab_ptr, _ptab_len,
+                              PTAB_MAX)
+    _ptab_ctx = <void *>ctx
+    _ptab_gen = ctx.gen
+
+
 cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     """Parameter `key` of the current event, or NULL when absent."""
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
     if idx < 0:
         return NULL
+    if _ptab_gen == ctx.gen and _ptab_ctx == <void *>ctx and \
+            <uint32_t>idx < _ptab_count:
+        n[0] = _ptab_len[idx]
+        return _ptab_ptr[idx]
     return ctx_param(ctx, <uint32_t>idx, n)
 
 
@@ -418,15 +443,37 @@ DEF SPLIT_MEMO_MAX = 1024
 cdef dict _split_memo = {}
 
 
+DEF SPLIT_RECENT = 4
+cdef list _recent_split_raw = [None] * SPLIT_RECENT
+cdef list _recent_split_list = [None] * SPLIT_RECENT
+cdef int _recent_split_next = 0
+
+
 cdef list split_nul_memo(bytes raw):
+    global _recent_split_next
     cdef object known = _split_memo.get(raw)
-    if known is not None:
-        return <list>known
-    parts = split_nul(raw)
-    if len(_split_memo) >= SPLIT_MEMO_MAX:
-        _split_memo.clear()
-    _split_memo[raw] = parts
-    return parts
+    if known is None:
+        known = split_nul(raw)
+        if len(_split_memo) >= SPLIT_MEMO_MAX:
+            _split_memo.clear()
+        _split_memo[raw] = known
+    _recent_split_raw[_recent_split_next] = raw
+    _recent_split_list[_recent_split_next] = known
+    _recent_split_next = (_recent_split_next + 1) % SPLIT_RECENT
+    return <list>known
+
+
+cdef list split_nul_at(const uint8_t *p, uint32_t n):
+    """split_nul_memo of the parameter bytes at p[0:n]: an array seen just
+    before is found by memcmp, without making and hashing a bytes object."""
+    cdef int i
+    cdef object last
+    for i in range(SPLIT_RECENT):
+        last = _recent_split_raw[i]
+        if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
+                memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
+            return <list>_recent_split_list[i]
+    return split_nul_memo(PyBytes_FromStringAndSize(<const char *>p, n))
 
 
 cdef list split_nul(bytes raw):
@@ -1226,7 +1273,7 @@ cdef class StateEngine(StateHook):
         cdef ThreadInfo mt
         if t.tid == t.pid:
             return 0
-        mt = self.threads.get(t.pid)
+        mt = _hot_find(self, t.pid)
         if mt is not None:
             mt.nthreads += delta
         return 0
@@ -1943,6 +1990,7 @@ cdef class StateEngine(StateHook):
         cdef bytes s, fname
         cdef object cid
         cdef FdInfo fi
+        _ptab_fill(ctx)
         if not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         s = ev_str(ctx, K_EXE)
@@ -2044,6 +2092,7 @@ cdef class StateEngine(StateHook):
         cdef bytes s
         cdef uint32_t n = 0
         cdef const uint8_t *p
+        _ptab_fill(ctx)
         if not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         ev_uint(ctx, K_FLAGS, &flags)
@@ -2073,13 +2122,13 @@ cdef class StateEngine(StateHook):
                 return 0
             childtid = res
             caller = tid
-        pt = self.threads.get(caller)
+        pt = _hot_find(self, caller)
         if pt is None:
             pt = _fake_thread(caller)
             self._add_thread(pt)
         if is_fake(pt):
             valid_parent = False
-        child = self.threads.get(childtid)
+        child = _hot_find(self, childtid)
         if child is not None:
             if child.flags & PPM_CL_CLONE_INVERTED:
                 return 0
@@ -2118,7 +2167,7 @@ cdef class StateEngine(StateHook):
             # A new process gets a copy of the caller's descriptors.
             child.fds = {k: (<FdInfo>f).copy() for k, f in pt.fds.items()}
         else:
-            mt = self.threads.get(child.pid)
+            mt = _hot_find(self, child.pid)
             if mt is None:
                 mt = pt
             child.fds = mt.fds
@@ -2129,9 +2178,9 @@ cdef class StateEngine(StateHook):
             child.exe = s
         s = ev_str(ctx, K_COMM)
         child.comm = s if s is not None else child.exe
-        s = ev_raw(ctx, K_ARGS)
-        if s is not None:
-            child.args = split_nul_memo(s)
+        p = evp(ctx, K_ARGS, &n)
+        if p != NULL:
+            child.args = split_nul_at(p, n)
         if not valid_parent:
             # Nothing known about the caller: it gets what the event says.
             pt.comm = child.comm

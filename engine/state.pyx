@@ -343,7 +343,25 @@ cdef inline void _mem_value(int idx, uint32_t count, const uint8_t **ptr,
         return
     n = plen[idx]
     if n == 1 or n == 2 or n == 4 or n == 8:
-        out[0] = <uint64_t>read_int(ptr[idx], n, False)
+        out[0] = _rd_uint(ptr[idx], n)
+
+
+cdef inline uint64_t _rd_uint(const uint8_t *p, uint32_t n) noexcept:
+    """An unsigned little-endian number of 1, 2, 4 or 8 bytes (read_int
+    without the call)."""
+    cdef uint64_t v8
+    cdef uint32_t v4
+    cdef uint16_t v2
+    if n == 8:
+        memcpy(&v8, p, 8)
+        return v8
+    if n == 4:
+        memcpy(&v4, p, 4)
+        return v4
+    if n == 2:
+        memcpy(&v2, p, 2)
+        return v2
+    return p[0]
 
 
 cdef inline bint ev_int(EventCtx ctx, int key, int64_t *out) noexcept:
@@ -553,6 +571,9 @@ cdef inline Py_ssize_t _put_dec(char *buf, Py_ssize_t pos, uint32_t v) noexcept:
     """Write v in decimal at buf[pos]; the new position."""
     cdef char tmp[10]
     cdef int k = 0
+    if v < 10:
+        buf[pos] = <char>(48 + v)
+        return pos + 1
     while True:
         tmp[k] = <char>(48 + v % 10)
         k += 1
@@ -1455,6 +1476,7 @@ cdef class StateEngine(StateHook):
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
         cdef uint64_t handled = 0
+        cdef Py_ssize_t slot
         if ctx.batch is not b:
             ctx.batch = b
         while i < n:
@@ -1463,6 +1485,15 @@ cdef class StateEngine(StateHook):
             if wanted[et]:
                 break
             kind = KIND[et]
+            if kind >= KIND_SWITCH and kind <= KIND_SCHED and not self.has_pending:
+                # A scheduler or procinfo event of a thread the cache knows
+                # is not tracked (most procinfo events): nothing to update.
+                slot = <Py_ssize_t>(e.tid & (HOT_SLOTS - 1))
+                if self.hot_obj[slot] == <PyObject *>None and \
+                        self.hot_tid[slot] == <int64_t>e.tid:
+                    handled += 1
+                    i += 1
+                    continue
             if kind != KIND_OTHER and not self.has_pending:
                 t = _hot_find(self, <int64_t>e.tid)
                 if kind == KIND_QUICK:

@@ -413,85 +413,66 @@ DEF CGROUP_ANSWERS_MAX = 4096
 # Every clone and execve carries the cgroup array again, nearly always one
 # already seen: threads share one list per distinct array (lists of
 # cgroups are only ever replaced, never changed in place).
-cdef dict _cgroup_lists = {}
-# The last few arrays seen and their lists: nearly every clone and execve
-# carries an array seen just before (a parent and its children often sit
-# in two cgroups, so they alternate), and a memcmp answers without making
-# and hashing a bytes object.
-DEF CGROUP_RECENT = 4
-cdef list _recent_cgroup_raw = [None] * CGROUP_RECENT
-cdef list _recent_cgroup_list = [None] * CGROUP_RECENT
-cdef int _recent_cgroup_next = 0
+DEF ARRAY_RECENT = 4
 
 
-cdef list cgroup_list(bytes raw):
+cdef class _ArrayLists:
+    """One list per distinct NUL-separated array parameter (cgroups, argv):
+    clone and execve carry the same few arrays again and again.  A dict
+    keyed by the array's bytes holds up to `limit` of them; the last few
+    seen are also found by memcmp on the parameter itself, without making
+    and hashing a bytes object (a parent and its children alternate
+    between two arrays).  Shared lists are never changed in place: threads'
+    args, env and cgroups are only ever replaced, as clone shares its
+    parent's."""
+    cdef dict by_raw
+    cdef Py_ssize_t limit
+    cdef object make                # bytes -> list
+    cdef list recent_raw
+    cdef list recent_list
+    cdef int next
+
+    def __init__(self, make, Py_ssize_t limit):
+        self.by_raw = {}
+        self.limit = limit
+        self.make = make
+        self.recent_raw = [None] * ARRAY_RECENT
+        self.recent_list = [None] * ARRAY_RECENT
+        self.next = 0
+
+    cdef list of(self, bytes raw):
+        cdef object known = self.by_raw.get(raw)
+        if known is None:
+            known = self.make(raw)
+            if len(self.by_raw) >= self.limit:
+                self.by_raw.clear()
+            self.by_raw[raw] = known
+        self.recent_raw[self.next] = raw
+        self.recent_list[self.next] = known
+        self.next = (self.next + 1) % ARRAY_RECENT
+        return <list>known
+
+    cdef list at(self, const uint8_t *p, uint32_t n):
+        """of() the parameter bytes at p[0:n]."""
+        cdef int i
+        cdef object last
+        for i in range(ARRAY_RECENT):
+            last = self.recent_raw[i]
+            if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
+                    memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
+                return <list>self.recent_list[i]
+        return self.of(PyBytes_FromStringAndSize(<const char *>p, n))
+
+
+def _cgroup_entries(bytes raw):
     """Cgroups as libsinsp keeps them: the v2 "io" controller is listed
     under its v1 name, blkio."""
-    global _recent_cgroup_next
-    cdef object known = _cgroup_lists.get(raw)
-    if known is None:
-        known = [b"blkio=" + c[3:] if c.startswith(b"io=") else c
-                 for c in split_nul(raw)]
-        if len(_cgroup_lists) >= CGROUP_ANSWERS_MAX:
-            _cgroup_lists.clear()
-        _cgroup_lists[raw] = known
-    _recent_cgroup_raw[_recent_cgroup_next] = raw
-    _recent_cgroup_list[_recent_cgroup_next] = known
-    _recent_cgroup_next = (_recent_cgroup_next + 1) % CGROUP_RECENT
-    return <list>known
+    return [b"blkio=" + c[3:] if c.startswith(b"io=") else c
+            for c in split_nul(raw)]
 
 
-cdef list cgroup_list_at(const uint8_t *p, uint32_t n):
-    """cgroup_list of the parameter bytes at p[0:n]."""
-    cdef int i
-    cdef object last
-    for i in range(CGROUP_RECENT):
-        last = _recent_cgroup_raw[i]
-        if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
-                memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
-            return <list>_recent_cgroup_list[i]
-    return cgroup_list(PyBytes_FromStringAndSize(<const char *>p, n))
-
-
-DEF SPLIT_MEMO_MAX = 1024
-# Arrays repeat (every fork of a server carries its argv again): one list
-# per distinct array.  Shared lists are never changed in place (threads'
-# args, env and cgroups are only ever replaced), as clone already shares
-# the parent's.
-cdef dict _split_memo = {}
-
-
-DEF SPLIT_RECENT = 4
-cdef list _recent_split_raw = [None] * SPLIT_RECENT
-cdef list _recent_split_list = [None] * SPLIT_RECENT
-cdef int _recent_split_next = 0
-
-
-cdef list split_nul_memo(bytes raw):
-    global _recent_split_next
-    cdef object known = _split_memo.get(raw)
-    if known is None:
-        known = split_nul(raw)
-        if len(_split_memo) >= SPLIT_MEMO_MAX:
-            _split_memo.clear()
-        _split_memo[raw] = known
-    _recent_split_raw[_recent_split_next] = raw
-    _recent_split_list[_recent_split_next] = known
-    _recent_split_next = (_recent_split_next + 1) % SPLIT_RECENT
-    return <list>known
-
-
-cdef list split_nul_at(const uint8_t *p, uint32_t n):
-    """split_nul_memo of the parameter bytes at p[0:n]: an array seen just
-    before is found by memcmp, without making and hashing a bytes object."""
-    cdef int i
-    cdef object last
-    for i in range(SPLIT_RECENT):
-        last = _recent_split_raw[i]
-        if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
-                memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
-            return <list>_recent_split_list[i]
-    return split_nul_memo(PyBytes_FromStringAndSize(<const char *>p, n))
+cdef _ArrayLists _CGROUPS = _ArrayLists(_cgroup_entries, CGROUP_ANSWERS_MAX)
+cdef _ArrayLists _ARGV = _ArrayLists(lambda raw: split_nul(raw), 1024)
 
 
 cdef list split_nul(bytes raw):
@@ -785,7 +766,7 @@ cpdef tuple container_from_cgroups(list cgroups):
     """(full id, runtime) from a thread's cgroup paths; (b"", None) on the host."""
     global _recent_answer_next
     cdef int i
-    # Threads share one list per distinct array (cgroup_list), and lists
+    # Threads share one list per distinct array (_CGROUPS), and lists
     # are replaced, never changed: the same list has the same answer.
     for i in range(ANSWER_RECENT):
         if _recent_answer_list[i] is cgroups:
@@ -1098,7 +1079,7 @@ cdef class StateEngine(StateHook):
             t.pfminor = ti.pfminor
             t.vtid = ti.vtid
             t.vpid = ti.vpid
-            t.cgroups = cgroup_list(b"\0".join(_enc(c) for c in getattr(ti, "cgroups", [])))
+            t.cgroups = _CGROUPS.of(b"\0".join(_enc(c) for c in getattr(ti, "cgroups", [])))
             t.sid = getattr(ti, "sid", -1)
             t.vpgid = getattr(ti, "vpgid", -1)
             t.loginuid = getattr(ti, "loginuid", 0xFFFFFFFF) & 0xFFFFFFFF
@@ -2056,7 +2037,7 @@ cdef class StateEngine(StateHook):
             t.env = split_nul(s)
         p = evp(ctx, K_CGROUPS, &n)
         if p != NULL:
-            t.cgroups = cgroup_list_at(p, n)
+            t.cgroups = _CGROUPS.at(p, n)
             cid = container_from_cgroups(t.cgroups)[0]
             t.container_id = cid
             if self.live and cid:
@@ -2211,7 +2192,7 @@ cdef class StateEngine(StateHook):
         child.comm = s if s is not None else child.exe
         p = evp(ctx, K_ARGS, &n)
         if p != NULL:
-            child.args = split_nul_at(p, n)
+            child.args = _ARGV.at(p, n)
         if not valid_parent:
             # Nothing known about the caller: it gets what the event says.
             pt.comm = child.comm
@@ -2248,7 +2229,7 @@ cdef class StateEngine(StateHook):
             child.vpid = child.pid
         p = evp(ctx, K_CGROUPS, &n)
         if p != NULL:
-            child.cgroups = cgroup_list_at(p, n)
+            child.cgroups = _CGROUPS.at(p, n)
             child.container_id = container_from_cgroups(child.cgroups)[0]
         if ev_uint(ctx, K_PIDNS_TS, &u):
             child.pidns_init_start_ts = u

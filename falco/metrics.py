@@ -80,6 +80,16 @@ def host_boot_ts_ns() -> int:
     return 0
 
 
+def _read_source(source: Callable[[], dict | None], what: str) -> dict | None:
+    """A counter source's reading, or None (logged) when it fails: one
+    broken source must not cost the rest of the snapshot."""
+    try:
+        return source()
+    except Exception as exc:   # noqa: BLE001 - say so, keep the rest
+        log.error("metrics: cannot read %s: %s", what, exc)
+        return None
+
+
 class MetricsCollector:
     """Takes snapshots; optionally emits them every interval on a thread."""
 
@@ -152,11 +162,7 @@ class MetricsCollector:
                 out["falco.num_evts_prev"] = prev
                 out["falco.evts_rate_sec"] = round((n - prev) / dt, 2)
             if m.kernel_event_counters_enabled and self.counters is not None:
-                try:
-                    raw = self.counters()
-                except Exception as exc:   # noqa: BLE001 - say so, keep the rest
-                    log.error("metrics: cannot read driver counters: %s", exc)
-                    raw = None
+                raw = _read_source(self.counters, "driver counters")
                 if raw is not None:
                     drops = int(raw.get("drops", 0))
                     evts = int(raw.get("events", 0)) + drops
@@ -175,11 +181,7 @@ class MetricsCollector:
                     out["scap.evts_rate_sec"] = round(d_evts / dt, 2)
                     out["scap.n_drops_rate_sec"] = round(d_drops / dt, 2)
             if m.state_counters_enabled and self.state is not None:
-                try:
-                    counts = self.state()
-                except Exception as exc:   # noqa: BLE001 - say so, keep the rest
-                    log.error("metrics: cannot read state counters: %s", exc)
-                    counts = None
+                counts = _read_source(self.state, "state counters")
                 for name, value in (counts or {}).items():
                     out[f"falco.{name}"] = int(value)
             if advance:

@@ -152,10 +152,13 @@ def _fields(alert) -> dict[str, str]:
     return out
 
 
-def _live_detector(sockets, tmp_path):
-    loaded = load_rules([("test.yaml", RULES)])
+def live_detector(sockets, tmp_path, rules: str = RULES, cri_sockets=None):
+    """A detector with live state whose container lookups go to `sockets`
+    (Engine API) and `cri_sockets` (None: the defaults); shared with the
+    CRI tests."""
+    loaded = load_rules([("test.yaml", rules)])
     assert not loaded.errors, loaded.errors
-    state = new_state(container_sockets=sockets)
+    state = new_state(container_sockets=sockets, cri_sockets=cri_sockets)
     state.live = True                        # as seed_host leaves it
     state.proc_root = str(tmp_path / "noproc")   # unknown tids: no /proc
     det = build_detector(loaded, first_match=False, state=state)
@@ -163,7 +166,7 @@ def _live_detector(sockets, tmp_path):
     return det, state
 
 
-def _wait(cond, timeout=5.0):
+def wait_until(cond, timeout=5.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -174,7 +177,7 @@ def _wait(cond, timeout=5.0):
 
 def test_live_lookup_fills_fields_without_delaying_events(engine_socket, tmp_path):
     _Engine.delay = 0.5                      # a slow runtime
-    det, state = _live_detector([str(tmp_path / "missing.sock"), engine_socket], tmp_path)
+    det, state = live_detector([str(tmp_path / "missing.sock"), engine_socket], tmp_path)
     resolver = state.container_resolver
     t0 = time.monotonic()
     first = list(det.run([scan_records(_execve(1000, 100, "nginx", CID))]))
@@ -188,7 +191,7 @@ def test_live_lookup_fills_fields_without_delaying_events(engine_socket, tmp_pat
     assert f["type"] == "docker"             # from the cgroup, immediately
     assert resolver.n_requested == 1
 
-    assert _wait(lambda: resolver.n_resolved == 1)
+    assert wait_until(lambda: resolver.n_resolved == 1)
     assert _Engine.requests == [f"/v1.24/containers/{CID}/json"]
     alerts = list(det.run([scan_records(_execve(2000, 101, "sh", CID))]))
     # The answer is announced first as a container event (as libsinsp does),
@@ -219,10 +222,10 @@ def test_live_lookup_fills_fields_without_delaying_events(engine_socket, tmp_pat
 
 
 def test_unknown_container_stays_na(engine_socket, tmp_path):
-    det, state = _live_detector([engine_socket], tmp_path)
+    det, state = live_detector([engine_socket], tmp_path)
     resolver = state.container_resolver
     list(det.run([scan_records(_execve(1000, 200, "sh", CID2))]))
-    assert _wait(lambda: resolver.n_failed == 1)
+    assert wait_until(lambda: resolver.n_failed == 1)
     assert "HTTP 404" in resolver.last_error
     alerts = list(det.run([scan_records(_execve(2000, 201, "sh", CID2))]))
     f = _fields(alerts[0])
@@ -232,10 +235,10 @@ def test_unknown_container_stays_na(engine_socket, tmp_path):
 
 
 def test_no_runtime_socket_never_blocks(tmp_path):
-    det, state = _live_detector([str(tmp_path / "nothing.sock")], tmp_path)
+    det, state = live_detector([str(tmp_path / "nothing.sock")], tmp_path)
     alerts = list(det.run([scan_records(_execve(1000, 300, "sh", CID))]))
     assert _fields(alerts[0])["name"] == "<NA>"
-    assert _wait(lambda: state.container_resolver.n_failed == 1)
+    assert wait_until(lambda: state.container_resolver.n_failed == 1)
     state.container_resolver.close()
 
 

@@ -22,11 +22,10 @@ import pytest
 from falco.live import cri_meta
 from falco.live.container_meta import ContainerResolver, cri_sockets_from_config
 from falco.live.cri_meta import CriResolver, CriSocket
-from falco.pipeline import build_detector, new_state
-from falco.rules.loader import load_rules
 from falco.ruletest.synth import encode_param, record
 from falco_engine import table as _table
 from falco_engine.decoder import scan_records
+from test_container_meta import live_detector, wait_until
 
 CID = "4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"
 SID = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -425,23 +424,7 @@ def _fields(alert) -> dict[str, str]:
 
 
 def _live_detector(tmp_path, cri_sockets, container_sockets=()):
-    loaded = load_rules([("test.yaml", RULES)])
-    assert not loaded.errors, loaded.errors
-    state = new_state(container_sockets=list(container_sockets), cri_sockets=cri_sockets)
-    state.live = True
-    state.proc_root = str(tmp_path / "noproc")
-    det = build_detector(loaded, first_match=False, state=state)
-    assert not det.warnings, det.warnings
-    return det, state
-
-
-def _wait(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
+    return live_detector(list(container_sockets), tmp_path, RULES, cri_sockets)
 
 
 def test_live_containerd_container_gets_its_metadata(cri, tmp_path):
@@ -451,7 +434,7 @@ def test_live_containerd_container_gets_its_metadata(cri, tmp_path):
     first = list(det.run([scan_records(_execve(1000, 100, "nginx", _k8s_cgroup(CID)))]))
     f = _fields(first[0])
     assert f["name"] == "<NA>" and f["pod"] == "<NA>" and f["type"] == "containerd"
-    assert _wait(lambda: resolver.n_resolved == 1), resolver.last_error
+    assert wait_until(lambda: resolver.n_resolved == 1), resolver.last_error
     alerts = list(det.run([scan_records(_execve(2000, 101, "sh", _k8s_cgroup(CID)))]))
     assert [a.rule for a in alerts] == ["privileged pod container announced",
                                         "exec in container"]
@@ -476,7 +459,7 @@ def test_live_not_found_and_docker_ids_never_go_to_cri(cri, tmp_path):
     list(det.run([scan_records(_execve(1000, 200, "sh", _k8s_cgroup(other))
                                + _execve(1100, 201, "sh",
                                          f"/system.slice/docker-{'d' * 64}.scope"))]))
-    assert _wait(lambda: resolver.n_failed == 2)
+    assert wait_until(lambda: resolver.n_failed == 2)
     assert resolver.failures == {"NOT_FOUND": 1, "no runtime socket": 1}
     assert ("ContainerStatus", other) in fake.calls
     assert all(arg != "d" * 64 for _, arg in fake.calls)
@@ -499,7 +482,7 @@ def test_live_hanging_runtime_never_blocks_the_stream(cri, tmp_path):
                                                     _k8s_cgroup(cid)))]))
         assert _fields(alerts[0])["name"] == "<NA>"
     assert time.monotonic() - t0 < 0.4               # three lookups queued, none waited on
-    assert _wait(lambda: resolver.n_failed == 3, timeout=10), resolver.failures
+    assert wait_until(lambda: resolver.n_failed == 3, timeout=10), resolver.failures
     assert resolver.failures == {"DEADLINE_EXCEEDED": 3}
     resolver.close()
 
@@ -509,7 +492,7 @@ def test_live_missing_cri_socket(tmp_path):
     resolver = state.container_resolver
     alerts = list(det.run([scan_records(_execve(1000, 400, "sh", _k8s_cgroup(CID)))]))
     assert _fields(alerts[0])["name"] == "<NA>"
-    assert _wait(lambda: resolver.n_failed == 1)
+    assert wait_until(lambda: resolver.n_failed == 1)
     assert resolver.failures == {"no runtime socket": 1}
     resolver.close()
 

@@ -147,18 +147,7 @@ cdef class EventBatch:
     cdef const uint8_t *param_ptr(self, Py_ssize_t i, uint32_t p,
                                   uint32_t *plen) noexcept nogil:
         """Pointer to parameter `p` of event `i` and its length, or NULL."""
-        cdef fe_evt *e = &self.evts[i]
-        cdef const uint8_t *rec = self.base + e.off
-        cdef const uint8_t *lens = rec + e.hdr_len
-        cdef uint64_t pos
-        cdef uint32_t k
-        if p >= e.nparams:
-            return NULL
-        pos = e.hdr_len + <uint64_t>e.nparams * e.len_size
-        for k in range(p):
-            pos += rd32(lens + 4 * k) if e.len_size == 4 else rd16(lens + 2 * k)
-        plen[0] = rd32(lens + 4 * p) if e.len_size == 4 else rd16(lens + 2 * p)
-        return rec + pos
+        return evt_param(self.base, &self.evts[i], p, plen)
 
     def event(self, Py_ssize_t i):
         """A Python view of event `i` (for printing and tests, not the hot path)."""

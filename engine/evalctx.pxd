@@ -91,10 +91,12 @@ cdef class StateHook:
     # the state engine subclasses this so the call is a C-level one.
     cdef int process(self, EventCtx ctx) except -1
     # Update from events i, i+1, ... of `b` that no rule looks at (wanted[type]
-    # is 0), without preparing ctx for rules; the index of the first event
-    # it did not take (a wanted one, or n).  The base takes none.
+    # is 0; for a generic event, wanted_sc[its syscall code] too), without
+    # preparing ctx for rules; the index of the first event it did not take
+    # (a wanted one, or n).  The base takes none.
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
-                              Py_ssize_t n, const uint8_t *wanted) except -1
+                              Py_ssize_t n, const uint8_t *wanted,
+                              const uint8_t *wanted_sc) except -1
 
 cdef class FieldExtractor:
     cdef readonly str field      # as written: "proc.aname[2]"

@@ -75,7 +75,8 @@ cdef class StateHook:
         return 0
 
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
-                              Py_ssize_t n, const uint8_t *wanted) except -1:
+                              Py_ssize_t n, const uint8_t *wanted,
+                              const uint8_t *wanted_sc) except -1:
         return i
 
 

@@ -12,6 +12,7 @@ import time as _time
 cimport cython
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -187,6 +188,7 @@ cdef class RuleEngine:
     cdef bint profile
     cdef uint8_t evaluate[1024]     # event type -> rules look at it
     cdef uint8_t wanted[1024]       # evaluate, and some rule is indexed there
+    cdef uint8_t *wanted_sc         # syscall code -> a rule is (generic events)
     cdef readonly uint64_t events
     cdef readonly uint64_t matched
 
@@ -230,6 +232,11 @@ cdef class RuleEngine:
         self.index = [tuple(b) for b in buckets]
         self.generic_index = [tuple(g) for g in generic]
         any_generic = any(self.generic_index)
+        self.wanted_sc = <uint8_t *>calloc(FE_SYSCALL_MAX, 1)
+        if self.wanted_sc == NULL:
+            raise MemoryError()
+        for t in range(FE_SYSCALL_MAX):
+            self.wanted_sc[t] = len(self.generic_index[t]) > 0
         for t in range(1024):
             self.wanted[t] = self.evaluate[t] and (
                 (t < FE_EVENT_MAX and len(self.index[t]) > 0)
@@ -245,6 +252,9 @@ cdef class RuleEngine:
         if sc >= FE_SYSCALL_MAX:
             return ()
         return <tuple>self.generic_index[sc]
+
+    def __dealloc__(self):
+        free(self.wanted_sc)
 
     def carry_counts(self, RuleEngine previous):
         """Continue the event and match counts of an engine this one
@@ -269,7 +279,7 @@ cdef class RuleEngine:
         while i < n:
             if state is not None:
                 # Events no rule looks at only update state: in one C loop.
-                j = state.run_quiet(ctx, batch, i, n, self.wanted)
+                j = state.run_quiet(ctx, batch, i, n, self.wanted, self.wanted_sc)
                 self.events += <uint64_t>(j - i)
                 i = j
                 if i >= n:

@@ -14,6 +14,12 @@ from falco_engine.evalctx cimport EventCtx, StateHook
 cdef enum:
     HOT_SLOTS = 16384
 
+# One cache slot: the tid and the thread (None: known absent), side by side
+# so a lookup touches one cache line.
+cdef struct HotSlot:
+    int64_t tid
+    PyObject *obj
+
 
 cdef class FdInfo:
     cdef public int64_t fd          # descriptor number
@@ -137,8 +143,7 @@ cdef class StateEngine(StateHook):
     # A direct-mapped cache of recent lookups: a hit skips making a Python
     # int and a dict probe.  Slots hold strong references; every removal or
     # replacement in `threads` forgets its tid (_forget).
-    cdef int64_t hot_tid[HOT_SLOTS]
-    cdef PyObject *hot_obj[HOT_SLOTS]
+    cdef HotSlot hot[HOT_SLOTS]
 
     cdef void _clear_hot(self) noexcept
 
@@ -155,7 +160,8 @@ cdef class StateEngine(StateHook):
     # The per-event entry point (sets ctx.thread and ctx.fd).
     cdef int process(self, EventCtx ctx) except -1
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
-                              Py_ssize_t n, const uint8_t *wanted) except -1
+                              Py_ssize_t n, const uint8_t *wanted,
+                              const uint8_t *wanted_sc) except -1
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1

@@ -36,11 +36,15 @@ import os
 
 cimport cython
 
+cdef extern from *:
+    # GCC/Clang: start loading a cache line the loop will read soon.
+    void __builtin_prefetch(const void *addr) nogil
+
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
 )
-from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX
+from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import table as _table
 
 # --- constants -------------------------------------------------------------
@@ -974,38 +978,53 @@ cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) except -1:
     return 0
 
 
+cdef inline bint _generic_wanted(const uint8_t *base, fe_evt *e,
+                                 const uint8_t *wanted_sc) noexcept:
+    """Whether a rule is indexed under the syscall of generic event `e`
+    (its first parameter)."""
+    cdef uint32_t n = 0
+    cdef uint16_t sc
+    cdef const uint8_t *p = evt_param(base, e, 0, &n)
+    if p == NULL or n < 2:
+        return False
+    memcpy(&sc, p, 2)
+    return sc < FE_SYSCALL_MAX and wanted_sc[sc] != 0
+
+
 cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
     """StateEngine._find with its cache hit inlined into the caller."""
-    cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
-    cdef PyObject *hot = st.hot_obj[slot]
-    if hot != NULL and st.hot_tid[slot] == tid:
+    cdef HotSlot *hs = &st.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
+    cdef PyObject *hot = hs.obj
+    if hot != NULL and hs.tid == tid:
         if hot == <PyObject *>None:
             return None
         return <ThreadInfo>hot
     return st._find(tid)
 
 
-cdef inline int _note_call(ThreadInfo t, const uint8_t *base, fe_evt *e,
+cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
                            uint32_t ef) except -1:
     """The per-thread record of a call that changes no other state: the
     enter's fd and record, kept for the exit; an exit without its enter
-    forgets the stale record."""
+    forgets the stale record.  `tp` is a ThreadInfo the caller keeps alive,
+    borrowed: fields read and set through the cast cost no reference count
+    (this runs for most syscall events)."""
     cdef uint16_t et = e.type
     cdef uint32_t n = 0
     cdef const uint8_t *p
     if et & 1 == 0:
-        t.lastevent_type = et
-        t.lastevent_fd = -1
+        (<ThreadInfo>tp).lastevent_type = et
+        (<ThreadInfo>tp).lastevent_fd = -1
         if ef & EF_USES_FD:
             p = evt_param(base, e, 0, &n)
             if p != NULL and (n == 8 or n == 4):
-                t.lastevent_fd = read_int(p, n, True)
+                (<ThreadInfo>tp).lastevent_fd = read_int(p, n, True)
         if STORE[et]:
-            _store_enter(t, base + e.off, e)
+            _store_enter(<ThreadInfo>tp, base + e.off, e)
         else:
-            t.enter_len = 0
-    elif t.lastevent_type + 1 != et:
-        t.enter_len = 0
+            (<ThreadInfo>tp).enter_len = 0
+    elif (<ThreadInfo>tp).lastevent_type + 1 != et:
+        (<ThreadInfo>tp).enter_len = 0
     return 0
 
 
@@ -1214,33 +1233,33 @@ cdef class StateEngine(StateHook):
     cdef void _clear_hot(self) noexcept:
         cdef int i
         for i in range(HOT_SLOTS):
-            Py_XDECREF(self.hot_obj[i])
-            self.hot_obj[i] = NULL
-            self.hot_tid[i] = 0
+            Py_XDECREF(self.hot[i].obj)
+            self.hot[i].obj = NULL
+            self.hot[i].tid = 0
 
     cdef ThreadInfo _find(self, int64_t tid):
         # A slot remembers absent tids too (holding None): events of threads
         # the engine never creates (procinfo of untracked threads) are most
         # of some captures.  Adding a tid forgets its slot (_add_thread).
-        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
-        cdef PyObject *hot = self.hot_obj[slot]
+        cdef HotSlot *hs = &self.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
+        cdef PyObject *hot = hs.obj
         cdef object found
-        if hot != NULL and self.hot_tid[slot] == tid:
+        if hot != NULL and hs.tid == tid:
             if hot == <PyObject *>None:
                 return None
             return <ThreadInfo>hot
         found = self.threads.get(tid)
         Py_XINCREF(<PyObject *>found)
-        self.hot_obj[slot] = <PyObject *>found
-        self.hot_tid[slot] = tid
+        hs.obj = <PyObject *>found
+        hs.tid = tid
         Py_XDECREF(hot)
         return <ThreadInfo>found
 
     cdef void _forget(self, int64_t tid) noexcept:
-        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
-        cdef PyObject *hot = self.hot_obj[slot]
-        if hot != NULL and self.hot_tid[slot] == tid:
-            self.hot_obj[slot] = NULL
+        cdef HotSlot *hs = &self.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
+        cdef PyObject *hot = hs.obj
+        if hot != NULL and hs.tid == tid:
+            hs.obj = NULL
             Py_XDECREF(hot)
 
     cdef ThreadInfo get_thread(self, int64_t tid, bint create):
@@ -1374,7 +1393,7 @@ cdef class StateEngine(StateHook):
         if KIND[et] == KIND_QUICK:
             t = _hot_find(self, tid)
             if t is not None:
-                _note_call(t, ctx.batch.base, e, ef)
+                _note_call(<PyObject *>t, ctx.batch.base, e, ef)
                 ctx.thread = t
                 if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
                         t.lastevent_fd != -1:
@@ -1446,7 +1465,8 @@ cdef class StateEngine(StateHook):
         return 0
 
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
-                              Py_ssize_t n, const uint8_t *wanted) except -1:
+                              Py_ssize_t n, const uint8_t *wanted,
+                              const uint8_t *wanted_sc) except -1:
         """process() for a run of events no rule looks at: the common cases
         (a known thread's call that changes no state; scheduler and procinfo
         events) without preparing ctx for rules, the rest through process()."""
@@ -1457,59 +1477,77 @@ cdef class StateEngine(StateHook):
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
         cdef uint64_t handled = 0
-        cdef Py_ssize_t slot
+        cdef HotSlot *hs
+        cdef PyObject *hot
         if ctx.batch is not b:
             ctx.batch = b
         while i < n:
             e = &evts[i]
             et = e.type
-            if wanted[et]:
+            if i + 8 < n:
+                # The cache slot of a thread a few events on: most lookups
+                # would otherwise wait on memory.
+                __builtin_prefetch(&self.hot[evts[i + 8].tid & (HOT_SLOTS - 1)])
+            if wanted[et] and (et > 1 or _generic_wanted(base, e, wanted_sc)):
                 break
+            if self.has_pending:
+                # What process() does first (a close or exit of the event
+                # before takes effect now).
+                self._flush()
             kind = KIND[et]
-            if kind >= KIND_SWITCH and kind <= KIND_SCHED and not self.has_pending:
-                # A scheduler or procinfo event of a thread the cache knows
-                # is not tracked (most procinfo events): nothing to update.
-                slot = <Py_ssize_t>(e.tid & (HOT_SLOTS - 1))
-                if self.hot_obj[slot] == <PyObject *>None and \
-                        self.hot_tid[slot] == <int64_t>e.tid:
+            if kind == KIND_SCHED:
+                # Scheduler and internal events that update nothing.
+                handled += 1
+                i += 1
+                continue
+            if kind != KIND_OTHER:
+                # The thread, borrowed from its cache slot (which holds a
+                # reference) where nothing can drop it meanwhile.
+                hs = &self.hot[e.tid & (HOT_SLOTS - 1)]
+                hot = hs.obj
+                if hot == NULL or hs.tid != <int64_t>e.tid:
+                    self._find(<int64_t>e.tid)      # fills the slot
+                    hot = hs.obj
+                if hot == <PyObject *>None:
+                    if kind == KIND_SWITCH or kind == KIND_PROCINFO:
+                        # Of a thread known not to be tracked (most
+                        # procinfo events): nothing to update.
+                        handled += 1
+                        i += 1
+                        continue
+                    # An untracked thread's call: process() creates it.
+                elif kind == KIND_QUICK:
+                    _note_call(hot, base, e, fe_event_table[et].flags)
                     handled += 1
                     i += 1
                     continue
-            if kind != KIND_OTHER and not self.has_pending:
-                t = _hot_find(self, <int64_t>e.tid)
-                if kind == KIND_QUICK:
-                    if t is not None:
-                        _note_call(t, base, e, fe_event_table[et].flags)
-                        handled += 1
-                        i += 1
-                        continue
                 elif kind == KIND_PARSE:
-                    if t is not None:
-                        # process() for a known thread, minus what only rules
-                        # read (ctx.thread, the lazy fd).
-                        ctx.idx = i
-                        ctx.evt = e
-                        ctx.gen += 1
-                        if t.lastevent_type + 1 != et:
-                            t.enter_len = 0
-                            ctx_set_fd(ctx, None)
-                        elif fe_event_table[et].flags & EF_USES_FD:
-                            ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
-                        else:
-                            ctx_set_fd(ctx, None)
-                        self._dispatch(ctx, t, ACTION[et], et)
-                        handled += 1
-                        i += 1
-                        continue
+                    # process() for a known thread, minus what only rules
+                    # read (ctx.thread, the lazy fd).  A parser can replace
+                    # the thread in the table (a reused tid): a reference.
+                    t = <ThreadInfo>hot
+                    ctx.idx = i
+                    ctx.evt = e
+                    ctx.gen += 1
+                    if t.lastevent_type + 1 != et:
+                        t.enter_len = 0
+                        ctx_set_fd(ctx, None)
+                    elif fe_event_table[et].flags & EF_USES_FD:
+                        ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
+                    else:
+                        ctx_set_fd(ctx, None)
+                    self._dispatch(ctx, t, ACTION[et], et)
+                    handled += 1
+                    i += 1
+                    continue
                 else:
-                    # Scheduler and internal events (as in process()).
-                    if t is not None and kind != KIND_SCHED:
-                        ctx.idx = i
-                        ctx.evt = e
-                        if kind == KIND_SWITCH:
-                            self._memory(ctx, t, True)
-                        else:
-                            _procinfo(ctx, t)
+                    # A known thread's context switch or CPU sample.
+                    ctx.idx = i
+                    ctx.evt = e
+                    if kind == KIND_SWITCH:
+                        self._memory(ctx, <ThreadInfo>hot, True)
+                    else:
+                        _procinfo(ctx, <ThreadInfo>hot)
                     handled += 1
                     i += 1
                     continue

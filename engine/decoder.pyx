@@ -9,6 +9,8 @@ is checked against the bytes that are really there before it is used.
 from cpython.buffer cimport (
     PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE,
 )
+cimport cython
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport (
@@ -91,6 +93,10 @@ cdef inline int v1_nparams(const uint8_t *rec, uint32_t evlen, uint16_t etype,
     return -1
 
 
+# The garbage collector must not drop `owner` before __dealloc__ releases
+# the buffer view: a bytearray freed with a view still exported is an
+# error (a batch can sit in a cycle, e.g. through a reader's exception).
+@cython.no_gc_clear
 cdef class EventBatch:
     """Records decoded in place from one buffer.
 
@@ -311,6 +317,16 @@ cdef int _scan_event_block(EventBatch b, Py_ssize_t pos, uint32_t btype,
     num[0] += 1
     b._push(&e)
     return 0
+
+
+def new_buffer(Py_ssize_t size):
+    """A bytearray of `size` bytes left uninitialised, to be read into:
+    bytearray(size) would first write zeros over all of it (touching every
+    page while holding the GIL), where a read fills the pages in the
+    kernel without the GIL."""
+    if size < 0:
+        raise ValueError("negative buffer size")
+    return PyByteArray_FromStringAndSize(NULL, size)
 
 
 def scan_scap(object buf, Py_ssize_t start=0, uint64_t first_num=1,

@@ -18,7 +18,7 @@ from falco.capture import scap_format as fmt
 from falco.capture.errors import CaptureError
 from falco.capture.scap_blocks import BlockError, parse_metadata_block
 from falco.capture.tables import CaptureTables
-from falco_engine.decoder import EventBatch, scan_scap
+from falco_engine.decoder import EventBatch, new_buffer, scan_scap
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK = 8 << 20
@@ -39,7 +39,7 @@ class ScapReader:
         self.tables = CaptureTables()
         self.skipped_blocks = 0          # unknown block types passed over
         self.events_read = 0
-        self._buf = b""
+        self._buf: bytes | bytearray = b""
         self._pos = 0                    # next unread byte in _buf
         self._base = 0                   # stream offset of _buf[0]
         self._eof = False
@@ -70,22 +70,43 @@ class ScapReader:
         return CaptureError(self.path, offset, message, self.compressed)
 
     def _fill(self, need: int) -> bool:
-        """Make `need` bytes available at _pos; False if the data ends first."""
+        """Make `need` bytes available at _pos; False if the data ends first.
+        A new buffer each time (batches handed out still point into the old
+        one): the unread tail of the old one, then the stream read straight
+        in after it."""
         while len(self._buf) - self._pos < need and not self._eof:
-            try:
-                chunk = self._stream.read(max(self.chunk_size, need))
-            except (OSError, EOFError, zlib.error) as exc:
-                # Keep what was decompressed so far; report after it is used.
-                self._read_error = self._error(
-                    self._base + len(self._buf), f"corrupt compressed data: {exc}")
-                chunk = b""
-            if not chunk:
+            rest = len(self._buf) - self._pos
+            want = max(self.chunk_size, need)
+            buf = new_buffer(rest + want)
+            with memoryview(buf) as view:
+                view[:rest] = memoryview(self._buf)[self._pos:]
+                got = self._read_into(view[rest:])
+            if got == 0:
                 self._eof = True
                 break
-            self._buf = self._buf[self._pos:] + chunk
+            if got < want:
+                del buf[rest + got:]
+            self._buf = buf
             self._base += self._pos
             self._pos = 0
         return len(self._buf) - self._pos >= need
+
+    def _read_into(self, view: memoryview) -> int:
+        """Fill `view` from the stream; fewer bytes only at its end."""
+        got = 0
+        while got < len(view):
+            try:
+                n = self._stream.readinto(view[got:])
+            except (OSError, EOFError, zlib.error) as exc:
+                # Keep what was decompressed so far; report after it is used.
+                self._read_error = self._error(
+                    self._base + len(self._buf) + got, f"corrupt compressed data: {exc}")
+                n = 0
+            if not n:
+                self._eof = True
+                break
+            got += n
+        return got
 
     def _block_at_pos(self) -> tuple[int, int]:
         """Type and length of the block at _pos, loading all of it."""
@@ -106,7 +127,7 @@ class ScapReader:
     def _metadata_block(self) -> None:
         btype, blen = self._block_at_pos()
         body_at = self._pos + 8
-        body = self._buf[body_at:self._pos + blen - 4]
+        body = bytes(memoryview(self._buf)[body_at:self._pos + blen - 4])
         try:
             if not parse_metadata_block(btype, body, self.tables):
                 self.skipped_blocks += 1

@@ -36,10 +36,6 @@ import os
 
 cimport cython
 
-cdef extern from *:
-    # GCC/Clang: start loading a cache line the loop will read soon.
-    void __builtin_prefetch(const void *addr) nogil
-
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
@@ -1484,10 +1480,6 @@ cdef class StateEngine(StateHook):
         while i < n:
             e = &evts[i]
             et = e.type
-            if i + 8 < n:
-                # The cache slot of a thread a few events on: most lookups
-                # would otherwise wait on memory.
-                __builtin_prefetch(&self.hot[evts[i + 8].tid & (HOT_SLOTS - 1)])
             if wanted[et] and (et > 1 or _generic_wanted(base, e, wanted_sc)):
                 break
             if self.has_pending:

@@ -128,3 +128,31 @@ def test_empty_file(tmp_path: Path):
     empty.write_bytes(b"")
     with pytest.raises(CaptureError, match="no section header"):
         open_capture(empty)
+
+
+def test_kept_batches_survive_buffer_reuse():
+    """Chunk buffers are reused once no batch points into them: batches a
+    caller keeps still read their own bytes while other captures (and the
+    rest of their own) are read through the spare buffers."""
+    from falco.capture import scap_reader
+
+    src = compat_path("captures", "falco", "ping_sendto.scap")
+    other = compat_path("captures", "libs", "sample.scap")
+    with open_capture(src, chunk_size=4096) as cap:
+        expect = [[(e.num, e.raw()) for e in batch] for batch in cap.batches()]
+    with open_capture(src, chunk_size=4096) as cap:
+        kept = list(cap.batches())
+    for _ in range(3):
+        _decode_all(other)
+        with open_capture(src, chunk_size=4096) as cap:
+            for batch in cap.batches():
+                pass
+    assert [[(e.num, e.raw()) for e in batch] for batch in kept] == expect
+    del kept, batch
+    # Nothing points into the spares now: another pass takes them, no new one.
+    before = [id(b) for b in scap_reader._spares]
+    assert before
+    with open_capture(src, chunk_size=4096) as cap:
+        for batch in cap.batches():
+            pass
+    assert [id(b) for b in scap_reader._spares] == before

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import sys
+import threading
 import zlib
 from typing import BinaryIO, Iterator
 
@@ -26,6 +28,29 @@ DEFAULT_CHUNK = 8 << 20
 # batch (state, rules) follows its scan while both still sit in the CPU's
 # L2 cache.  Whole 8 MiB chunks were read back from memory a second time.
 DEFAULT_BATCH_BYTES = int(os.environ.get("FALCO_BATCH_BYTES", 512 << 10))
+# Chunk buffers kept for reuse (by any reader) once no batch points into
+# them any more, and the room beyond a chunk each is made with (for the
+# partial block carried over from the chunk before).  A fresh 8 MiB buffer
+# per chunk cost a page fault per 4 KiB on first touch, every chunk.
+SPARE_BUFFERS = 3
+BUFFER_SLACK = 1 << 20
+_spares: list[bytearray] = []
+_spares_lock = threading.Lock()
+
+
+def _free_buffer(size: int, chunk_size: int) -> bytearray:
+    """A buffer of at least `size` bytes that nothing points into: a spare
+    one whose last batch is gone, else a new one."""
+    with _spares_lock:
+        for i in range(len(_spares)):
+            # Held by the list and the call's argument only: no batch, and
+            # no reader's current chunk.
+            if len(_spares[i]) >= size and sys.getrefcount(_spares[i]) == 2:
+                return _spares[i]
+        buf = new_buffer(max(size, chunk_size + BUFFER_SLACK))
+        if len(_spares) < SPARE_BUFFERS and len(buf) <= 4 * (DEFAULT_CHUNK + BUFFER_SLACK):
+            _spares.append(buf)
+        return buf
 
 
 class ScapReader:
@@ -39,7 +64,7 @@ class ScapReader:
         self.tables = CaptureTables()
         self.skipped_blocks = 0          # unknown block types passed over
         self.events_read = 0
-        self._buf: bytes | bytearray = b""
+        self._buf: bytes | memoryview = b""   # the chunk being scanned
         self._pos = 0                    # next unread byte in _buf
         self._base = 0                   # stream offset of _buf[0]
         self._eof = False
@@ -71,22 +96,20 @@ class ScapReader:
 
     def _fill(self, need: int) -> bool:
         """Make `need` bytes available at _pos; False if the data ends first.
-        A new buffer each time (batches handed out still point into the old
-        one): the unread tail of the old one, then the stream read straight
-        in after it."""
+        Another buffer each time (batches handed out still point into the
+        current one): the unread tail of the current one, then the stream
+        read straight in after it."""
         while len(self._buf) - self._pos < need and not self._eof:
             rest = len(self._buf) - self._pos
             want = max(self.chunk_size, need)
-            buf = new_buffer(rest + want)
+            buf = _free_buffer(rest + want, self.chunk_size)
             with memoryview(buf) as view:
                 view[:rest] = memoryview(self._buf)[self._pos:]
-                got = self._read_into(view[rest:])
+                got = self._read_into(view[rest:rest + want])
             if got == 0:
                 self._eof = True
                 break
-            if got < want:
-                del buf[rest + got:]
-            self._buf = buf
+            self._buf = memoryview(buf)[:rest + got]
             self._base += self._pos
             self._pos = 0
         return len(self._buf) - self._pos >= need

@@ -423,6 +423,9 @@ def bench_replay(capture_path: str | None, events: int, as_json: bool) -> None:
         ref = r.get("sysdig_events_per_s")
         ratio = r.get("ratio_to_sysdig")
         notes = f"{r['rules']} rules, {r['alerts']} alerts" if "rules" in r else ""
+        if "state_ns_per_event" in r:
+            notes = (f"{r['throughput_vs_decode']:.0%} of decode's rate, "
+                     f"+{r['state_ns_per_event']:.1f} ns/event")
         click.echo(f"{r['name']:<40} {r['events_per_s']:>14,.0f} "
                    f"{(f'{ref:,.0f}' if ref else '-'):>14} "
                    f"{(f'{ratio:.2f}' if ratio else '-'):>7}  {notes}")

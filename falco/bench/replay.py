@@ -70,6 +70,32 @@ def time_decode(path: str | os.PathLike[str], repeat: int = 3) -> Timing:
     return Timing(n, best or 0.0)
 
 
+def time_state_vs_decode(path: str | os.PathLike[str], rounds: int = 8
+                         ) -> tuple[Timing, Timing]:
+    """Decode-only and decode+state (a rule that never matches) timed in
+    alternation, the best of `rounds` each: on a shared machine both then
+    meet the same background load, and the ratio is not one side's bad
+    moment."""
+    best_decode = best_state = None
+    for _ in range(rounds):
+        d = time_decode(path, 1)
+        s, _, _ = time_rules(path, rules_text=NEVER_RULE, repeat=1)
+        if best_decode is None or d.seconds < best_decode.seconds:
+            best_decode = d
+        if best_state is None or s.seconds < best_state.seconds:
+            best_state = s
+    assert best_decode is not None and best_state is not None
+    return best_decode, best_state
+
+
+def state_cost(decode: Timing, state: Timing) -> dict:
+    """What state tracking adds to decoding: time ratio, throughput lost
+    and nanoseconds per event."""
+    return {"time_vs_decode": state.seconds / decode.seconds,
+            "throughput_vs_decode": state.rate / decode.rate,
+            "state_ns_per_event": (state.seconds - decode.seconds) / state.events * 1e9}
+
+
 def time_sysdig(path: str | os.PathLike[str], events: int, flt: str = "",
                 repeat: int = 3) -> Timing | None:
     """Best wall time of `sysdig -r FILE -q [FILTER]`, or None without sysdig."""
@@ -200,9 +226,9 @@ def replay_report(source: str | os.PathLike[str], min_events: int,
         rows.append(r)
 
     plain = time_sysdig(looped, n)
-    row("decode", time_decode(looped), plain)
-    t, _, _ = time_rules(looped, rules_text=NEVER_RULE)
-    row("decode+state", t, plain)
+    decode, state = time_state_vs_decode(looped)
+    row("decode", decode, plain)
+    row("decode+state", state, plain, **state_cost(decode, state))
     for label, paths in (("default", default_rules), ("upstream stable", upstream_rules)):
         if not paths:
             continue

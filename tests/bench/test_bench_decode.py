@@ -38,6 +38,21 @@ def test_decode_throughput(benchmark, looped):
                   f"ratio {ours / ref.rate:.2f}")
 
 
+def test_state_cost_is_measured_against_decode_in_one_run(tmp_path):
+    """The replay report's +state row carries its cost next to decoding,
+    both from alternated passes over the same capture."""
+    from falco.bench.replay import state_cost, time_state_vs_decode
+
+    src = compat_path("captures", "falco", "cat_write.scap")
+    decode, state = time_state_vs_decode(src, rounds=2)
+    assert decode.events == state.events > 0
+    cost = state_cost(decode, state)
+    assert cost["time_vs_decode"] == state.seconds / decode.seconds
+    assert abs(cost["throughput_vs_decode"] * cost["time_vs_decode"] - 1) < 1e-9
+    assert cost["state_ns_per_event"] == (
+        (state.seconds - decode.seconds) / state.events * 1e9)
+
+
 def test_scaling_report_rows(tmp_path):
     """falco bench scale produces every row (timings are not asserted)."""
     from falco import app

@@ -1328,7 +1328,7 @@ cdef class StateEngine(StateHook):
         """Add (or replace) fd `fd`; a full table drops the new fd, as libsinsp."""
         cdef dict fds = t.fds
         fi.fd = fd
-        if fd not in fds and len(fds) >= self.max_fds:
+        if len(fds) >= self.max_fds and fd not in fds:
             self.n_fd_drops += 1
             return None
         fds[fd] = fi

@@ -3,22 +3,19 @@
 #
 # Strings are bytes objects owned by these classes, so extractors can point
 # a `Value.s` straight into them for the duration of an event.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 
 from cpython.ref cimport PyObject
 
 from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport EventCtx, StateHook
 
-# Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)).
+# Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)),
+# and the tids it can hold (a tag is tid + 1 in 31 bits).
 cdef enum:
     HOT_SLOTS = 16384
-
-# One cache slot: the tid and the thread (None: known absent), side by side
-# so a lookup touches one cache line.
-cdef struct HotSlot:
-    int64_t tid
-    PyObject *obj
+cdef enum:
+    HOT_TID_LIMIT = 0x7FFFFFFE
 
 
 cdef class FdInfo:
@@ -141,9 +138,13 @@ cdef class StateEngine(StateHook):
     cdef public object host_names
 
     # A direct-mapped cache of recent lookups: a hit skips making a Python
-    # int and a dict probe.  Slots hold strong references; every removal or
-    # replacement in `threads` forgets its tid (_forget).
-    cdef HotSlot hot[HOT_SLOTS]
+    # int and a dict probe.  hot_tag[slot] is tid + 1 for a thread in the
+    # table (hot_obj[slot] holds a strong reference to it), -(tid + 1) for a
+    # tid known absent, 0 for none.  The tags alone answer "absent" (most
+    # procinfo events), and 4 bytes each keep the lines they touch few.
+    # Every removal or replacement in `threads` forgets its tid (_forget).
+    cdef int32_t hot_tag[HOT_SLOTS]
+    cdef PyObject *hot_obj[HOT_SLOTS]
 
     cdef void _clear_hot(self) noexcept
 

@@ -989,12 +989,13 @@ cdef inline bint _generic_wanted(const uint8_t *base, fe_evt *e,
 
 cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
     """StateEngine._find with its cache hit inlined into the caller."""
-    cdef HotSlot *hs = &st.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
-    cdef PyObject *hot = hs.obj
-    if hot != NULL and hs.tid == tid:
-        if hot == <PyObject *>None:
+    cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+    cdef int64_t tag = st.hot_tag[slot]
+    if tag != 0:
+        if tag == tid + 1:
+            return <ThreadInfo>st.hot_obj[slot]
+        if tag == -(tid + 1):
             return None
-        return <ThreadInfo>hot
     return st._find(tid)
 
 
@@ -1229,34 +1230,45 @@ cdef class StateEngine(StateHook):
     cdef void _clear_hot(self) noexcept:
         cdef int i
         for i in range(HOT_SLOTS):
-            Py_XDECREF(self.hot[i].obj)
-            self.hot[i].obj = NULL
-            self.hot[i].tid = 0
+            Py_XDECREF(self.hot_obj[i])
+            self.hot_obj[i] = NULL
+            self.hot_tag[i] = 0
 
     cdef ThreadInfo _find(self, int64_t tid):
         # A slot remembers absent tids too (holding None): events of threads
         # the engine never creates (procinfo of untracked threads) are most
         # of some captures.  Adding a tid forgets its slot (_add_thread).
-        cdef HotSlot *hs = &self.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
-        cdef PyObject *hot = hs.obj
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+        cdef int64_t tag = self.hot_tag[slot]
+        cdef PyObject *old
         cdef object found
-        if hot != NULL and hs.tid == tid:
-            if hot == <PyObject *>None:
+        if tag != 0:
+            if tag == tid + 1:
+                return <ThreadInfo>self.hot_obj[slot]
+            if tag == -(tid + 1):
                 return None
-            return <ThreadInfo>hot
         found = self.threads.get(tid)
-        Py_XINCREF(<PyObject *>found)
-        hs.obj = <PyObject *>found
-        hs.tid = tid
-        Py_XDECREF(hot)
+        if 0 <= tid < HOT_TID_LIMIT:
+            old = self.hot_obj[slot]
+            if found is None:
+                self.hot_obj[slot] = NULL
+                self.hot_tag[slot] = <int32_t>(-(tid + 1))
+            else:
+                Py_XINCREF(<PyObject *>found)
+                self.hot_obj[slot] = <PyObject *>found
+                self.hot_tag[slot] = <int32_t>(tid + 1)
+            Py_XDECREF(old)
         return <ThreadInfo>found
 
     cdef void _forget(self, int64_t tid) noexcept:
-        cdef HotSlot *hs = &self.hot[<uint64_t>tid & (HOT_SLOTS - 1)]
-        cdef PyObject *hot = hs.obj
-        if hot != NULL and hs.tid == tid:
-            hs.obj = NULL
-            Py_XDECREF(hot)
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
+        cdef int64_t tag = self.hot_tag[slot]
+        cdef PyObject *old
+        if tag != 0 and (tag == tid + 1 or tag == -(tid + 1)):
+            old = self.hot_obj[slot]
+            self.hot_obj[slot] = NULL
+            self.hot_tag[slot] = 0
+            Py_XDECREF(old)
 
     cdef ThreadInfo get_thread(self, int64_t tid, bint create):
         cdef ThreadInfo t = self._find(tid)
@@ -1473,7 +1485,8 @@ cdef class StateEngine(StateHook):
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
         cdef uint64_t handled = 0
-        cdef HotSlot *hs
+        cdef Py_ssize_t slot
+        cdef int64_t tag, key
         cdef PyObject *hot
         if ctx.batch is not b:
             ctx.batch = b
@@ -1492,15 +1505,18 @@ cdef class StateEngine(StateHook):
                 handled += 1
                 i += 1
                 continue
-            if kind != KIND_OTHER:
+            if kind != KIND_OTHER and e.tid < HOT_TID_LIMIT:
                 # The thread, borrowed from its cache slot (which holds a
-                # reference) where nothing can drop it meanwhile.
-                hs = &self.hot[e.tid & (HOT_SLOTS - 1)]
-                hot = hs.obj
-                if hot == NULL or hs.tid != <int64_t>e.tid:
+                # reference) where nothing can drop it meanwhile; NULL for
+                # a tid the table does not hold.
+                slot = <Py_ssize_t>(e.tid & (HOT_SLOTS - 1))
+                key = <int64_t>e.tid + 1
+                tag = self.hot_tag[slot]
+                if tag != key and tag != -key:
                     self._find(<int64_t>e.tid)      # fills the slot
-                    hot = hs.obj
-                if hot == <PyObject *>None:
+                    tag = self.hot_tag[slot]
+                hot = self.hot_obj[slot] if tag == key else NULL
+                if hot == NULL:
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most
                         # procinfo events): nothing to update.

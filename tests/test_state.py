@@ -584,3 +584,46 @@ def test_quiet_loop_keeps_the_same_state_as_process(path):
             runner.process(batch, [])
     assert runner.events == by_event.n_events > 0
     assert _state_digest(quiet) == _state_digest(by_event)
+
+
+def _rule(name: str, condition: str):
+    from falco.pipeline import extractor_factories
+    from falco_engine import compiler, filter_parser
+    from falco_engine.runner import CompiledRule, OutputFormat
+    comp = compiler.Compiler(extractor_factories())
+    node = comp.compile(filter_parser.parse(condition))
+    return CompiledRule(name, node, OutputFormat("", comp), 7, (), "syscall", None)
+
+
+@needs_captures
+def test_generic_events_of_unindexed_syscalls_take_the_quiet_loop():
+    """Generic events carry their syscall in a parameter.  A rule indexed
+    under one (epoll_pwait is generic in this capture) still judges every
+    one of its exits; generic events of other syscalls go through the quiet
+    loop, and state ends as process() builds it event by event."""
+    from falco_engine.runner import RuleEngine
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    expect = []
+    with open_capture(str(path)) as cap:
+        for batch in cap.batches():
+            expect += [ev.num for ev in batch
+                       if ev.type == 1 and ev.name == "epoll_pwait"]
+    assert len(expect) > 100
+    opens = _rule("opens", "evt.type = open")
+    pwait = _rule("waits", "evt.type = epoll_pwait")
+    by_event = StateEngine()
+    with_generic, without = StateEngine(), StateEngine()
+    got = []
+    with open_capture(str(path)) as cap:
+        for st in (by_event, with_generic, without):
+            st.seed(cap.tables)
+        both = RuleEngine([opens, pwait], state=with_generic, first_match=False)
+        only_opens = RuleEngine([opens], state=without)
+        for batch in cap.batches():
+            by_event.process_batch_debug(batch)
+            alerts = []
+            both.process(batch, alerts)
+            got += [a.evt_num for a in alerts if a.rule == "waits"]
+            only_opens.process(batch, [])
+    assert got == expect
+    assert _state_digest(without) == _state_digest(with_generic) == _state_digest(by_event)

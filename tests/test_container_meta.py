@@ -102,19 +102,24 @@ _EXECVE_E = next(e for e in _table.EVENTS if e.id == 292)
 _EXECVE_X = next(e for e in _table.EVENTS if e.id == 293)
 
 
-def _execve(ts: int, tid: int, comm: str, cid: str) -> bytes:
+def execve_in_cgroup(ts: int, tid: int, comm: str, cgroup: str) -> bytes:
+    """An execve enter/exit pair of `comm` run by thread `tid` in `cgroup`
+    (a cgroup path), as the live driver records it."""
     vals = {"filename": f"/bin/{comm}", "res": 0, "exe": f"/bin/{comm}", "args": [],
             "tid": tid, "pid": tid, "ptid": 1, "cwd": "/", "fdlimit": 1024,
             "comm": comm, "env": [], "tty": 0, "pgid": tid, "loginuid": 0xFFFFFFFF,
             "flags": 0, "uid": 0, "trusted_exepath": f"/bin/{comm}",
-            "cgroups": [f"cpu=/system.slice/docker-{cid}.scope",
-                        f"memory=/system.slice/docker-{cid}.scope"]}
+            "cgroups": [f"cpu={cgroup}", f"memory={cgroup}"]}
 
     def raws(ev):
         return [encode_param(p, vals.get(p.name, 0), "test") for p in ev.params]
 
     return (record(_EXECVE_E.id, raws(_EXECVE_E), ts, tid)
             + record(_EXECVE_X.id, raws(_EXECVE_X), ts + 1, tid))
+
+
+def _execve(ts: int, tid: int, comm: str, cid: str) -> bytes:
+    return execve_in_cgroup(ts, tid, comm, f"/system.slice/docker-{cid}.scope")
 
 
 RULES = """

@@ -22,10 +22,8 @@ import pytest
 from falco.live import cri_meta
 from falco.live.container_meta import ContainerResolver, cri_sockets_from_config
 from falco.live.cri_meta import CriResolver, CriSocket
-from falco.ruletest.synth import encode_param, record
-from falco_engine import table as _table
 from falco_engine.decoder import scan_records
-from test_container_meta import live_detector, wait_until
+from test_container_meta import execve_in_cgroup, live_detector, wait_until
 
 CID = "4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"
 SID = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -374,23 +372,6 @@ def test_cri_sockets_follow_container_engines(monkeypatch):
 
 # --- end to end: the live state engine ------------------------------------------------
 
-_EXECVE_E = next(e for e in _table.EVENTS if e.id == 292)
-_EXECVE_X = next(e for e in _table.EVENTS if e.id == 293)
-
-
-def _execve(ts: int, tid: int, comm: str, cgroup: str) -> bytes:
-    vals = {"filename": f"/bin/{comm}", "res": 0, "exe": f"/bin/{comm}", "args": [],
-            "tid": tid, "pid": tid, "ptid": 1, "cwd": "/", "fdlimit": 1024,
-            "comm": comm, "env": [], "tty": 0, "pgid": tid, "loginuid": 0xFFFFFFFF,
-            "flags": 0, "uid": 0, "trusted_exepath": f"/bin/{comm}",
-            "cgroups": [f"cpu={cgroup}", f"memory={cgroup}"]}
-
-    def raws(ev):
-        return [encode_param(p, vals.get(p.name, 0), "test") for p in ev.params]
-
-    return (record(_EXECVE_E.id, raws(_EXECVE_E), ts, tid)
-            + record(_EXECVE_X.id, raws(_EXECVE_X), ts + 1, tid))
-
 
 def _k8s_cgroup(cid: str) -> str:
     return (f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod"
@@ -431,11 +412,11 @@ def test_live_containerd_container_gets_its_metadata(cri, tmp_path):
     fake, path = cri
     det, state = _live_detector(tmp_path, [str(tmp_path / "crio.sock"), path])
     resolver = state.container_resolver
-    first = list(det.run([scan_records(_execve(1000, 100, "nginx", _k8s_cgroup(CID)))]))
+    first = list(det.run([scan_records(execve_in_cgroup(1000, 100, "nginx", _k8s_cgroup(CID)))]))
     f = _fields(first[0])
     assert f["name"] == "<NA>" and f["pod"] == "<NA>" and f["type"] == "containerd"
     assert wait_until(lambda: resolver.n_resolved == 1), resolver.last_error
-    alerts = list(det.run([scan_records(_execve(2000, 101, "sh", _k8s_cgroup(CID)))]))
+    alerts = list(det.run([scan_records(execve_in_cgroup(2000, 101, "sh", _k8s_cgroup(CID)))]))
     assert [a.rule for a in alerts] == ["privileged pod container announced",
                                         "exec in container"]
     assert alerts[0].output == "announced nginx shop/web-7d9f8"
@@ -456,14 +437,14 @@ def test_live_not_found_and_docker_ids_never_go_to_cri(cri, tmp_path):
     det, state = _live_detector(tmp_path, [path])
     resolver = state.container_resolver
     other = "e" * 64
-    list(det.run([scan_records(_execve(1000, 200, "sh", _k8s_cgroup(other))
-                               + _execve(1100, 201, "sh",
+    list(det.run([scan_records(execve_in_cgroup(1000, 200, "sh", _k8s_cgroup(other))
+                               + execve_in_cgroup(1100, 201, "sh",
                                          f"/system.slice/docker-{'d' * 64}.scope"))]))
     assert wait_until(lambda: resolver.n_failed == 2)
     assert resolver.failures == {"NOT_FOUND": 1, "no runtime socket": 1}
     assert ("ContainerStatus", other) in fake.calls
     assert all(arg != "d" * 64 for _, arg in fake.calls)
-    alerts = list(det.run([scan_records(_execve(2000, 202, "sh", _k8s_cgroup(other)))]))
+    alerts = list(det.run([scan_records(execve_in_cgroup(2000, 202, "sh", _k8s_cgroup(other)))]))
     assert _fields(alerts[0])["name"] == "<NA>"
     assert resolver.n_requested == 2                 # not asked again per event
     resolver.close()
@@ -478,7 +459,7 @@ def test_live_hanging_runtime_never_blocks_the_stream(cri, tmp_path):
     t0 = time.monotonic()
     for i in range(3):
         cid = f"{i + 1:x}" * 64                   # distinct 12-char ids
-        alerts = list(det.run([scan_records(_execve(1000 + i, 300 + i, "sh",
+        alerts = list(det.run([scan_records(execve_in_cgroup(1000 + i, 300 + i, "sh",
                                                     _k8s_cgroup(cid)))]))
         assert _fields(alerts[0])["name"] == "<NA>"
     assert time.monotonic() - t0 < 0.4               # three lookups queued, none waited on
@@ -490,7 +471,7 @@ def test_live_hanging_runtime_never_blocks_the_stream(cri, tmp_path):
 def test_live_missing_cri_socket(tmp_path):
     det, state = _live_detector(tmp_path, [str(tmp_path / "nothing.sock")])
     resolver = state.container_resolver
-    alerts = list(det.run([scan_records(_execve(1000, 400, "sh", _k8s_cgroup(CID)))]))
+    alerts = list(det.run([scan_records(execve_in_cgroup(1000, 400, "sh", _k8s_cgroup(CID)))]))
     assert _fields(alerts[0])["name"] == "<NA>"
     assert wait_until(lambda: resolver.n_failed == 1)
     assert resolver.failures == {"no runtime socket": 1}

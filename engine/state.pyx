@@ -548,40 +548,35 @@ cdef str ip4_text(const uint8_t *p):
     return f"{p[0]}.{p[1]}.{p[2]}.{p[3]}"
 
 
+cdef inline Py_ssize_t _put_digits(char *buf, Py_ssize_t pos, uint64_t v,
+                                   uint32_t base) noexcept:
+    """Write v in `base` (10 or 16, lower-case) at buf[pos]; the new
+    position."""
+    cdef char tmp[20]
+    cdef int k = 0
+    while True:
+        tmp[k] = b"0123456789abcdef"[v % base]
+        k += 1
+        v //= base
+        if v == 0:
+            break
+    while k > 0:
+        k -= 1
+        buf[pos] = tmp[k]
+        pos += 1
+    return pos
+
+
 cdef inline Py_ssize_t _put_dec(char *buf, Py_ssize_t pos, uint32_t v) noexcept:
     """Write v in decimal at buf[pos]; the new position."""
-    cdef char tmp[10]
-    cdef int k = 0
     if v < 10:
         buf[pos] = <char>(48 + v)
         return pos + 1
-    while True:
-        tmp[k] = <char>(48 + v % 10)
-        k += 1
-        v //= 10
-        if v == 0:
-            break
-    while k > 0:
-        k -= 1
-        buf[pos] = tmp[k]
-        pos += 1
-    return pos
+    return _put_digits(buf, pos, v, 10)
 
 
 cdef inline Py_ssize_t _put_hex(char *buf, Py_ssize_t pos, uint64_t v) noexcept:
-    cdef char tmp[16]
-    cdef int k = 0
-    while True:
-        tmp[k] = b"0123456789abcdef"[v & 15]
-        k += 1
-        v >>= 4
-        if v == 0:
-            break
-    while k > 0:
-        k -= 1
-        buf[pos] = tmp[k]
-        pos += 1
-    return pos
+    return _put_digits(buf, pos, v, 16)
 
 
 cdef inline Py_ssize_t _put_ip4_port(char *buf, Py_ssize_t pos, const uint8_t *a,

@@ -31,9 +31,11 @@ DEFAULT_BATCH_BYTES = int(os.environ.get("FALCO_BATCH_BYTES", 512 << 10))
 # Chunk buffers kept for reuse (by any reader) once no batch points into
 # them any more, and the room beyond a chunk each is made with (for the
 # partial block carried over from the chunk before).  A fresh 8 MiB buffer
-# per chunk cost a page fault per 4 KiB on first touch, every chunk.
+# per chunk cost a page fault per 4 KiB on first touch, every chunk.  A
+# buffer made for one huge block (past SPARE_MAX_BYTES) is not kept.
 SPARE_BUFFERS = 3
 BUFFER_SLACK = 1 << 20
+SPARE_MAX_BYTES = 4 * (DEFAULT_CHUNK + BUFFER_SLACK)
 _spares: list[bytearray] = []
 _spares_lock = threading.Lock()
 
@@ -48,7 +50,7 @@ def _free_buffer(size: int, chunk_size: int) -> bytearray:
             if len(_spares[i]) >= size and sys.getrefcount(_spares[i]) == 2:
                 return _spares[i]
         buf = new_buffer(max(size, chunk_size + BUFFER_SLACK))
-        if len(_spares) < SPARE_BUFFERS and len(buf) <= 4 * (DEFAULT_CHUNK + BUFFER_SLACK):
+        if len(_spares) < SPARE_BUFFERS and len(buf) <= SPARE_MAX_BYTES:
             _spares.append(buf)
         return buf
 

@@ -352,6 +352,15 @@ boot() {
 }
 BOOT_START=$(date +%s)
 boot "$ACCEL"
+# Nested KVM now and then hangs one boot and runs the next: one more try
+# before TCG (whose SMP emulation has its own flakes, and is far slower).
+if [ "$ACCEL" = kvm ] && ! grep -q KMODINIT "$OUT/serial.log" &&
+   ! grep -qi 'internal error' "$OUT/qemu.err"; then
+	echo "KMODVM kvm did not reach /init in ${KVM_PROBE}s; booting kvm once more"
+	cp "$OUT/serial.log" "$OUT/serial-kvm-first-boot.log"
+	BOOT_START=$(date +%s)
+	boot kvm
+fi
 if [ "$ACCEL" = kvm ] && ! grep -q KMODINIT "$OUT/serial.log"; then
 	echo "KMODVM kvm unusable ($(head -c 200 "$OUT/qemu.err")), falling back to tcg"
 	ACCEL=tcg

@@ -565,12 +565,14 @@ class Compiler:
     FieldExtractor | None, tried in order.  Fields the catalog knows but no
     factory builds are recorded in `missing` (the caller warns about them):
     they compile to extractors that have no value, so comparisons on them
-    are false.
+    are false.  `fields` holds the catalog name of every field compiled
+    (what the state engine must keep up to date).
     """
 
     def __init__(self, extractor_factories):
         self.factories = list(extractor_factories)
         self.missing = set()
+        self.fields = set()         # catalog names of every field compiled
         self._cache = {}
 
     def extractor(self, ref):
@@ -585,6 +587,7 @@ class Compiler:
         if found is None:
             raise CompileError(f"unknown field '{ref.name}'", ref.pos)
         info, dotted = found
+        self.fields.add(info.name)
         arg = ref.arg if ref.arg is not None else dotted
         ex = None
         for factory in self.factories:

@@ -146,6 +146,15 @@ cdef class StateEngine(StateHook):
     cdef int32_t hot_tag[HOT_SLOTS]
     cdef PyObject *hot_obj[HOT_SLOTS]
 
+    # Resource counters no loaded rule may read are not kept (track_counters):
+    # thread.cpu* (procinfo events) and the memory fields (context switches,
+    # brk/mmap/munmap).  kind_of is the quiet loop's KIND table with the
+    # events that only feed such counters turned into ones that update
+    # nothing.
+    cdef readonly bint track_cpu
+    cdef readonly bint track_memory
+    cdef uint8_t kind_of[1024]      # by event type (FE_EVENT_MAX < 1024)
+
     cdef void _clear_hot(self) noexcept
 
     cdef ThreadInfo _find(self, int64_t tid)

@@ -1060,6 +1060,28 @@ cdef class StateEngine(StateHook):
         self.proc_root = "/proc"
         self.container_resolver = None
         self.host_names = None
+        self.track_counters(True, True)
+
+    def track_counters(self, bint cpu=True, bint memory=True):
+        """Whether to keep thread.cpu* (`cpu`: procinfo events) and the
+        memory fields, proc.vm*, thread.vm* and page faults (`memory`:
+        context switches, brk, mmap, munmap).  Both are on by default; a
+        detector turns off the ones no loaded rule reads (a reload turns
+        them back on, counting from the next sample).  Threads, fds, users
+        and containers are always kept."""
+        cdef int t
+        self.track_cpu = cpu
+        self.track_memory = memory
+        for t in range(FE_EVENT_MAX):
+            self.kind_of[t] = KIND[t]
+            if not cpu and ACTION[t] == A_PROCINFO:
+                self.kind_of[t] = KIND_SCHED
+            elif not memory and ACTION[t] == A_SWITCH:
+                self.kind_of[t] = KIND_SCHED
+            elif not memory and ACTION[t] == A_MEMORY and KIND[t] == KIND_PARSE:
+                # The exit's only parser is the memory one: what is left
+                # is the call record, as for any call that changes nothing.
+                self.kind_of[t] = KIND_QUICK
 
     # -- seeding -----------------------------------------------------------
 
@@ -1393,7 +1415,7 @@ cdef class StateEngine(StateHook):
         if self.has_pending:
             self._flush()
         ctx_set_fd(ctx, None)
-        if KIND[et] == KIND_QUICK:
+        if self.kind_of[et] == KIND_QUICK:
             t = _hot_find(self, tid)
             if t is not None:
                 _note_call(<PyObject *>t, ctx.batch.base, e, ef)
@@ -1416,10 +1438,10 @@ cdef class StateEngine(StateHook):
         if ef & EF_SKIPPARSERESET or act == A_SWITCH:
             # Scheduler and internal events never create threads.
             t = _hot_find(self, tid)
-            if act == A_SWITCH and t is not None:
+            if act == A_SWITCH and t is not None and self.track_memory:
                 # The thread switched out reports its page faults and memory.
                 self._memory(ctx, t, True)
-            elif act == A_PROCINFO and t is not None:
+            elif act == A_PROCINFO and t is not None and self.track_cpu:
                 _procinfo(ctx, t)
             ctx.thread = t
             return 0
@@ -1494,7 +1516,7 @@ cdef class StateEngine(StateHook):
                 # What process() does first (a close or exit of the event
                 # before takes effect now).
                 self._flush()
-            kind = KIND[et]
+            kind = self.kind_of[et]
             if kind == KIND_SCHED:
                 # Scheduler and internal events that update nothing.
                 handled += 1
@@ -1616,7 +1638,7 @@ cdef class StateEngine(StateHook):
             return self._parse_capset(ctx, t)
         if act == A_SENDTO or act == A_RECVFROM:
             return self._parse_udp(ctx, t, act)
-        if act == A_MEMORY:
+        if act == A_MEMORY and self.track_memory:
             return self._memory(ctx, t, False)
         return 0
 

@@ -1193,6 +1193,23 @@ _PROCINFO_E = next(e.id for e in _table.EVENTS if e.name == "procinfo")
 _CPU_CODES = {"thread.cpu": 3, "thread.cpu.user": 1, "thread.cpu.system": 2}
 
 
+# Fields that read resource counters the state engine keeps only on request
+# (StateEngine.track_counters): a detector whose rules read none of them
+# skips the events that only feed them.
+CPU_FIELDS = frozenset(_CPU_CODES)
+MEMORY_FIELDS = frozenset(
+    name for name, code in _PROC_CODES.items()
+    if code in (P_VMSIZE, P_VMRSS, P_VMSWAP, P_PFMAJOR, P_PFMINOR)
+    or P_THREAD_VMSIZE <= code <= P_THREAD_VMRSS_B)
+
+
+def counters_read_by(field_names):
+    """(cpu, memory): whether any of `field_names` (catalog names, as
+    Compiler.fields holds them) reads the cpu or the memory counters."""
+    names = set(field_names)
+    return bool(names & CPU_FIELDS), bool(names & MEMORY_FIELDS)
+
+
 cdef class CpuField(FieldExtractor):
     cdef int parts              # 1 user, 2 system, 3 both
 

@@ -124,5 +124,10 @@ def build_detector(loaded: LoadResult, selection: RuleSelection | None = None,
                         "and comparisons on it are false")
     if state is None:
         state = new_state()
+    if state is not None and _state_fields is not None:
+        # Counters no selected rule reads are not kept (a reload with rules
+        # that read them turns them back on).
+        cpu, memory = _state_fields.counters_read_by(compiler.fields)
+        state.track_counters(cpu, memory)
     engine = RuleEngine(compiled, state=state, first_match=first_match, profile=profile)
     return Detector(engine, compiled, state, warnings)

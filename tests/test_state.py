@@ -567,14 +567,17 @@ def _state_digest(engine: StateEngine) -> dict:
 
 
 @needs_captures
+@pytest.mark.parametrize("counters", [True, False], ids=["counters", "no-counters"])
 @pytest.mark.parametrize("path", all_captures(), ids=capture_id)
-def test_quiet_loop_keeps_the_same_state_as_process(path):
+def test_quiet_loop_keeps_the_same_state_as_process(path, counters):
     """Events no rule looks at go through run_quiet's shortcuts; state after
     the whole capture (every thread, fd, counter) must be what process(),
-    event by event, builds."""
+    event by event, builds, with the resource counters kept or not."""
     from falco_engine.runner import RuleEngine
     by_event = StateEngine()
     quiet = StateEngine()
+    for st in (by_event, quiet):
+        st.track_counters(counters, counters)
     with open_capture(str(path)) as cap:
         by_event.seed(cap.tables)
         quiet.seed(cap.tables)
@@ -584,6 +587,67 @@ def test_quiet_loop_keeps_the_same_state_as_process(path):
             runner.process(batch, [])
     assert runner.events == by_event.n_events > 0
     assert _state_digest(quiet) == _state_digest(by_event)
+
+
+_MEMORY_ATTRS = ("vmsize_kb", "vmrss_kb", "vmswap_kb", "pfmajor", "pfminor")
+
+
+def _replay_502(engine: StateEngine) -> None:
+    from falco_engine.runner import RuleEngine
+    with open_capture(str(CAPTURES / "sysdig_inspect" / "502Error.scap")) as cap:
+        engine.seed(cap.tables)
+        runner = RuleEngine([], state=engine)
+        for batch in cap.batches():
+            runner.process(batch, [])
+
+
+@needs_captures
+def test_counters_not_tracked_stay_as_seeded():
+    """With the counters off, context switches and mmap/munmap leave the
+    memory fields of every thread as the capture's table (or its clone or
+    execve) set them, and procinfo events leave thread.cpu at zero; with
+    them on, the same events change both.  Everything else is the same."""
+    kept, skipped = StateEngine(), StateEngine()
+    skipped.track_counters(False, False)
+    assert (kept.track_cpu, kept.track_memory) == (True, True)
+    assert (skipped.track_cpu, skipped.track_memory) == (False, False)
+    _replay_502(kept)
+    _replay_502(skipped)
+    assert set(kept.threads) == set(skipped.threads)
+    moved_memory = moved_cpu = 0
+    for tid, t in kept.threads.items():
+        s = skipped.threads[tid]
+        assert s.cpu_user == s.cpu_system == 0
+        moved_cpu += t.cpu_user + t.cpu_system > 0
+        moved_memory += any(getattr(t, a) != getattr(s, a) for a in _MEMORY_ATTRS)
+        assert t.comm == s.comm and t.cwd == s.cwd and t.args == s.args
+        assert {fd: fi.name for fd, fi in t.fds.items()} == \
+            {fd: fi.name for fd, fi in s.fds.items()}
+    assert moved_memory > 0
+    assert moved_cpu > 0
+
+
+def test_detector_keeps_the_counters_its_rules_read():
+    from falco.pipeline import build_detector
+    from falco.rules.loader import load_rules
+
+    def flags(condition: str, output: str = "o") -> tuple[bool, bool]:
+        loaded = load_rules([("t.yaml", f"""
+- rule: r
+  desc: t
+  condition: {condition}
+  output: "{output}"
+  priority: INFO
+""")])
+        det = build_detector(loaded, state=StateEngine())
+        assert not det.warnings, det.warnings
+        return det.state.track_cpu, det.state.track_memory
+
+    assert flags("evt.type = open") == (False, False)
+    assert flags("evt.type = open and proc.vmrss > 10") == (False, True)
+    assert flags("evt.type = open", "%thread.pfminor") == (False, True)
+    assert flags("evt.type = procinfo and thread.cpu.user > 1") == (True, False)
+    assert flags("evt.type = open", "%thread.cpu %thread.vmsize.b") == (True, True)
 
 
 def _rule(name: str, condition: str):

@@ -121,11 +121,35 @@ cdef class EventBatch:
             PyBuffer_Release(&self.view)
 
     cdef int _take(self, object buf) except -1:
-        PyObject_GetBuffer(buf, &self.view, PyBUF_SIMPLE)
+        cdef Py_buffer part
+        cdef const uint8_t *start
+        cdef Py_ssize_t length
+        if type(buf) is not memoryview:
+            PyObject_GetBuffer(buf, &self.view, PyBUF_SIMPLE)
+            self.have_view = True
+            self.owner = buf
+            self.base = <const uint8_t *>self.view.buf
+            self.size = self.view.len
+            return 0
+        # A memoryview (the reader's exact-length view of a chunk buffer):
+        # hold the export on the object under it instead.  The collector
+        # clears a memoryview found in a garbage cycle (one frame of a
+        # traceback holding both it and this batch) even while it is
+        # exported, and releasing the export afterwards dereferences what
+        # the clear dropped.  bytes, bytearray and mmap have no clear.
+        PyObject_GetBuffer(buf, &part, PyBUF_SIMPLE)
+        start = <const uint8_t *>part.buf
+        length = part.len
+        PyBuffer_Release(&part)
+        under = buf.obj
+        PyObject_GetBuffer(under, &self.view, PyBUF_SIMPLE)
         self.have_view = True
-        self.owner = buf
-        self.base = <const uint8_t *>self.view.buf
-        self.size = self.view.len
+        if start < <const uint8_t *>self.view.buf or \
+                start + length > <const uint8_t *>self.view.buf + self.view.len:
+            raise ValueError("memoryview is not a contiguous part of its object")
+        self.owner = under
+        self.base = start
+        self.size = length
         return 0
 
     cdef int _push(self, fe_evt *e) except -1 nogil:

@@ -130,6 +130,42 @@ def test_empty_file(tmp_path: Path):
         open_capture(empty)
 
 
+_CYCLE_SCRIPT = """
+import gc, sys
+from falco.capture import open_capture
+
+def read_then_fail(path):
+    with open_capture(path, chunk_size=4096) as cap:
+        for batch in cap.batches():
+            chunk = cap._buf        # the reader's view of the chunk buffer
+    try:
+        raise ValueError("a handled error")
+    except ValueError as exc:
+        kept = exc      # frame -> exception -> traceback -> frame: a cycle
+    return None
+
+gc.disable()
+for _ in range(20):
+    read_then_fail(sys.argv[1])
+gc.collect()
+print("collected")
+"""
+
+
+def test_batches_in_a_garbage_cycle_are_collected(tmp_path: Path):
+    """A frame left in a cycle (an exception kept in a local) holding a
+    batch and the memoryview of its chunk: the collector clears that view
+    while the batch still has its buffer.  The batch must not point into
+    the view (releasing it afterwards crashed the interpreter)."""
+    import subprocess
+    import sys
+    src = Path(__file__).resolve().parents[1] / "falco" / "data" / "sample.scap"
+    res = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _CYCLE_SCRIPT,
+                          str(src)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "collected"
+
+
 def test_kept_batches_survive_buffer_reuse():
     """Chunk buffers are reused once no batch points into them: batches a
     caller keeps still read their own bytes while other captures (and the

@@ -153,6 +153,9 @@ cdef int8_t *PIDX = <int8_t *>malloc(FE_EVENT_MAX * K_COUNT)
 cdef uint8_t *ACTION = <uint8_t *>malloc(FE_EVENT_MAX)
 # Enter events whose parameters an exit may need.
 cdef uint8_t *STORE = <uint8_t *>malloc(FE_EVENT_MAX)
+# Of those, the ones the exit's own parser reads; for the others only a
+# rule judging the exit does (run_quiet keeps them when one is indexed).
+cdef uint8_t *PARSER_STORE = <uint8_t *>malloc(FE_EVENT_MAX)
 
 
 cdef enum Action:
@@ -216,6 +219,7 @@ def _build_index():
             PIDX[t * K_COUNT + k] = -1
         ACTION[t] = A_NONE
         STORE[t] = 0
+        PARSER_STORE[t] = 0
         SIMPLE_TYPE[t] = FD_UNKNOWN
     for ev in _table.EVENTS:
         t = ev.id
@@ -235,6 +239,7 @@ def _build_index():
                                   A_SETRESUID, A_SETRESGID, A_EXECVE, A_CHDIR,
                                   A_BIND, A_CONNECT, A_SENDTO):
             STORE[t] = 1
+            PARSER_STORE[t] = 1
         # Rules judge exit events (Falco 0.42+), so an enter parameter the
         # exit lacks (socket's domain, ptrace's request, unshare's flags) is
         # read from the stored enter record: keep it for those syscalls.
@@ -995,10 +1000,11 @@ cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
 
 
 cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
-                           uint32_t ef) except -1:
+                           uint32_t ef, bint keep_enter) except -1:
     """The per-thread record of a call that changes no other state: the
     enter's fd and record, kept for the exit; an exit without its enter
-    forgets the stale record.  `tp` is a ThreadInfo the caller keeps alive,
+    forgets the stale record.  The record is copied only when `keep_enter`
+    (something reads it at the exit).  `tp` is a ThreadInfo the caller keeps alive,
     borrowed: fields read and set through the cast cost no reference count
     (this runs for most syscall events)."""
     cdef uint16_t et = e.type
@@ -1011,7 +1017,7 @@ cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
             p = evt_param(base, e, 0, &n)
             if p != NULL and (n == 8 or n == 4):
                 (<ThreadInfo>tp).lastevent_fd = read_int(p, n, True)
-        if STORE[et]:
+        if STORE[et] and keep_enter:
             _store_enter(<ThreadInfo>tp, base + e.off, e)
         else:
             (<ThreadInfo>tp).enter_len = 0
@@ -1418,7 +1424,7 @@ cdef class StateEngine(StateHook):
         if self.kind_of[et] == KIND_QUICK:
             t = _hot_find(self, tid)
             if t is not None:
-                _note_call(<PyObject *>t, ctx.batch.base, e, ef)
+                _note_call(<PyObject *>t, ctx.batch.base, e, ef, True)
                 ctx.thread = t
                 if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
                         t.lastevent_fd != -1:
@@ -1542,7 +1548,11 @@ cdef class StateEngine(StateHook):
                         continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
-                    _note_call(hot, base, e, fe_event_table[et].flags)
+                    # An enter's record is copied for the exit's parser or
+                    # for rules judging the exit (none look at this event,
+                    # but one may look at its exit).
+                    _note_call(hot, base, e, fe_event_table[et].flags,
+                               PARSER_STORE[et] or wanted[et + 1])
                     handled += 1
                     i += 1
                     continue

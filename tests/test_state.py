@@ -19,7 +19,7 @@ import pytest
 from falco.capture import open_capture
 from falco_engine.evalctx import EventCtx
 from falco_engine.state import StateEngine
-from falco_engine import state_fields
+from falco_engine import state_fields, table
 
 from conftest import all_captures, capture_id
 from sysdig_view import sysdig_view
@@ -548,7 +548,10 @@ _THREAD_ATTRS = ("pid", "ptid", "sid", "vpgid", "vtid", "vpid", "comm", "exe",
                  "vmsize_kb", "vmrss_kb", "vmswap_kb", "pfmajor", "pfminor",
                  "cap_permitted", "cap_effective", "exe_writable", "closed",
                  "nthreads", "cpu_user", "cpu_system", "lastevent_fd",
-                 "lastevent_type", "enter_rec")
+                 "lastevent_type")
+# (Not the stored enter record: the quiet loop copies it only where the
+# exit's parser or a rule judging the exit reads it; see
+# test_quiet_loop_keeps_enter_records_rules_read.)
 _FD_ATTRS = ("fd", "type", "name", "nameraw", "openflags", "ino", "dev", "sport",
              "dport", "l4proto", "role", "usrc", "udst", "connected")
 
@@ -650,13 +653,67 @@ def test_detector_keeps_the_counters_its_rules_read():
     assert flags("evt.type = open", "%thread.cpu %thread.vmsize.b") == (True, True)
 
 
-def _rule(name: str, condition: str):
+@needs_captures
+def test_quiet_loop_keeps_enter_records_rules_read():
+    """read's exit lacks the enter's `size`: a rule on read exits reads it
+    from the thread's stored enter record.  The quiet loop (read enters are
+    not judged) must keep that record for every read whose exit a rule
+    judges, and may drop it when none does."""
+    from falco_engine.runner import RuleEngine
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    expect = []
+    last = {}
+    with open_capture(str(path)) as cap:
+        for batch in cap.batches():
+            for ev in batch:
+                if ev.name == "read" and ev.type % 2 == 1 and last.get(ev.tid) == ev.type - 1:
+                    expect.append(ev.num)
+                last[ev.tid] = ev.type
+    assert len(expect) > 300
+    sized = _rule("sized", "evt.type = read and evt.arg.size >= 0", {"read"})
+    opens = _rule("opens", "evt.type = open", {"open"})
+    judged, unjudged = StateEngine(), StateEngine()
+    got = []
+    with open_capture(str(path)) as cap:
+        judged.seed(cap.tables)
+        unjudged.seed(cap.tables)
+        reads = RuleEngine([sized], state=judged)
+        others = RuleEngine([opens], state=unjudged)
+        for batch in cap.batches():
+            alerts = []
+            reads.process(batch, alerts)
+            got += [a.evt_num for a in alerts]
+            others.process(batch, [])
+    assert got == expect
+    # Stopped right after a read's enter, the record is there for the exit
+    # when a rule judges read exits, and not copied when none does.
+    from falco_engine.decoder import scan_scap
+    with open_capture(str(path)) as cap:
+        batch = next(iter(cap.batches()))
+        tables = cap.tables
+    first = next(i for i, ev in enumerate(batch)
+                 if ev.name == "read" and ev.type % 2 == 0 and i > 0)
+    tid = batch.event(first).tid
+    blocks, count = batch.to_scap_blocks(0, first + 1)
+    head = scan_scap(bytes(blocks))
+    assert len(head) == count == first + 1
+    judged, unjudged = StateEngine(), StateEngine()
+    for st, rules in ((judged, [sized]), (unjudged, [opens])):
+        st.seed(tables)
+        RuleEngine(rules, state=st).process(head, [])
+    assert judged.threads[tid].enter_rec is not None
+    assert unjudged.threads[tid].enter_rec is None
+    assert judged.threads[tid].lastevent_type == unjudged.threads[tid].lastevent_type
+
+
+def _rule(name: str, condition: str, evttypes: set[str] | None = None):
+    """A compiled rule indexed under `evttypes` (None: every event type)."""
     from falco.pipeline import extractor_factories
     from falco_engine import compiler, filter_parser
     from falco_engine.runner import CompiledRule, OutputFormat
     comp = compiler.Compiler(extractor_factories())
     node = comp.compile(filter_parser.parse(condition))
-    return CompiledRule(name, node, OutputFormat("", comp), 7, (), "syscall", None)
+    return CompiledRule(name, node, OutputFormat("", comp), 7, (), "syscall", evttypes)
 
 
 @needs_captures

@@ -1,6 +1,6 @@
 # The decoded view of one event record inside a batch buffer.  Bytes stay
 # in the buffer; this struct only says where the parts are.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int16_t, int32_t, int64_t
 from libc.string cimport memcpy
 
 cdef struct fe_evt:
@@ -35,7 +35,25 @@ cdef class EventBatch:
     cdef int _push(self, fe_evt *e) except -1 nogil
     cdef const uint8_t *param_ptr(self, Py_ssize_t i, uint32_t p, uint32_t *plen) noexcept nogil
 
-cdef int64_t read_int(const uint8_t *p, uint32_t n, bint signed_) noexcept nogil
+cdef inline int64_t read_int(const uint8_t *p, uint32_t n, bint signed_) noexcept nogil:
+    """Read a little-endian integer of 1, 2, 4 or 8 bytes (other sizes: 0).
+    Inline here: the state parsers and field extractors read a few per
+    event, and a call across modules cost more than the read."""
+    cdef uint64_t v8
+    cdef uint32_t v4
+    cdef uint16_t v2
+    if n == 8:
+        memcpy(&v8, p, 8)
+        return <int64_t>v8
+    if n == 4:
+        memcpy(&v4, p, 4)
+        return <int32_t>v4 if signed_ else <int64_t>v4
+    if n == 2:
+        memcpy(&v2, p, 2)
+        return <int16_t>v2 if signed_ else <int64_t>v2
+    if n == 1:
+        return <int8_t>p[0] if signed_ else <int64_t>p[0]
+    return 0
 
 
 cdef inline const uint8_t *evt_param(const uint8_t *base, fe_evt *e, uint32_t p,

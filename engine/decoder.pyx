@@ -59,19 +59,6 @@ cdef inline uint64_t rd64(const uint8_t *p) noexcept nogil:
     return v
 
 
-cdef int64_t read_int(const uint8_t *p, uint32_t n, bint signed_) noexcept nogil:
-    """Read a little-endian integer of 1, 2, 4 or 8 bytes (other sizes: 0)."""
-    if n == 8:
-        return <int64_t>rd64(p)
-    if n == 4:
-        return <int32_t>rd32(p) if signed_ else <int64_t>rd32(p)
-    if n == 2:
-        return <int16_t>rd16(p) if signed_ else <int64_t>rd16(p)
-    if n == 1:
-        return <int8_t>p[0] if signed_ else <int64_t>p[0]
-    return 0
-
-
 cdef inline int v1_nparams(const uint8_t *rec, uint32_t evlen, uint16_t etype,
                            uint32_t *out) noexcept nogil:
     """Old records have no nparams: find the count whose lengths fill the

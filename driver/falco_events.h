@@ -635,6 +635,7 @@ static const struct fe_flag_name fe_flags_execve_flags[] FE_UNUSED = {
 	{"EXE_WRITABLE", 1u},
 	{"EXE_UPPER_LAYER", 2u},
 	{"EXE_FROM_MEMFD", 4u},
+	{"EXE_LOWER_LAYER", 8u},
 };
 static const struct fe_flag_name fe_flags_execveat_flags[] FE_UNUSED = {
 	{"AT_EMPTY_PATH", 1u},
@@ -692,6 +693,8 @@ static const struct fe_flag_name fe_flags_file_flags[] FE_UNUSED = {
 	{"O_NONE", 0u},
 	{"O_TMPFILE", 8192u},
 	{"O_F_CREATED", 16384u},
+	{"FD_UPPER_LAYER", 32768u},
+	{"FD_LOWER_LAYER", 65536u},
 };
 static const struct fe_flag_name fe_flags_finit_module_flags[] FE_UNUSED = {
 	{"MODULE_INIT_IGNORE_MODVERSIONS", 1u},
@@ -1185,11 +1188,11 @@ static const struct fe_flag_set fe_flag_sets[FE_FLAG_SET_MAX] FE_UNUSED = {
 	[4] = {"clone_flags", 26, fe_flags_clone_flags},
 	[5] = {"delete_module_flags", 0, 0},
 	[6] = {"epoll_create1_flags", 1, fe_flags_epoll_create1_flags},
-	[7] = {"execve_flags", 3, fe_flags_execve_flags},
+	[7] = {"execve_flags", 4, fe_flags_execve_flags},
 	[8] = {"execveat_flags", 2, fe_flags_execveat_flags},
 	[9] = {"fchownat_flags", 2, fe_flags_fchownat_flags},
 	[10] = {"fcntl_commands", 28, fe_flags_fcntl_commands},
-	[11] = {"file_flags", 17, fe_flags_file_flags},
+	[11] = {"file_flags", 19, fe_flags_file_flags},
 	[12] = {"finit_module_flags", 3, fe_flags_finit_module_flags},
 	[13] = {"flock_flags", 5, fe_flags_flock_flags},
 	[14] = {"fsconfig_cmds", 8, fe_flags_fsconfig_cmds},

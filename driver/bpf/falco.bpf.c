@@ -175,6 +175,21 @@ struct ovl_inode___fb {
 
 #define FB_OVERLAYFS_SUPER_MAGIC	0x794c7630
 
+/* Which overlayfs layer an inode's file is in: the upper one once it has
+ * an upper dentry (written, or copied up, after the image was built), else
+ * a lower one (the image's); 0 off overlayfs. */
+static __always_inline __u32 overlay_layer(struct inode *ino)
+{
+	struct ovl_inode___fb *oi;
+
+	if (!ino || !bpf_core_type_exists(struct ovl_inode___fb) ||
+	    BPF_CORE_READ(ino, i_sb, s_magic) != FB_OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	oi = (void *)ino - bpf_core_field_offset(struct ovl_inode___fb, vfs_inode);
+	return BPF_CORE_READ(oi, __upperdentry) ? PPM_FD_UPPER_LAYER :
+						  PPM_FD_LOWER_LAYER;
+}
+
 /* Before 6.15 the kernfs parent link was called `parent`. */
 struct kernfs_node___old {
 	struct kernfs_node___old *parent;
@@ -1110,6 +1125,8 @@ __noinline int fb_fill_open(__u32 type)
 		f = fd_file(current_task(), s->ret);
 		if (f && (BPF_CORE_READ(f, f_mode) & FB_FMODE_CREATED))
 			extra = PPM_O_F_CREATED;
+		if (f)
+			extra |= overlay_layer(BPF_CORE_READ(f, f_inode));
 	}
 	ev_begin(s, type);
 	if (exit)
@@ -1843,15 +1860,15 @@ __noinline int fb_fill_execve_x(__u32 type)
 		/* an unlinked executable: memfd or deleted file */
 		if (BPF_CORE_READ(ino, __i_nlink) == 0)
 			flags |= PPM_EXE_FROM_MEMFD;
-		/* an overlayfs file with an upper dentry: written after the
-		 * image (container) was built */
-		if (bpf_core_type_exists(struct ovl_inode___fb) &&
-		    BPF_CORE_READ(ino, i_sb, s_magic) == FB_OVERLAYFS_SUPER_MAGIC) {
-			struct ovl_inode___fb *oi = (void *)ino -
-				bpf_core_field_offset(struct ovl_inode___fb, vfs_inode);
-
-			if (BPF_CORE_READ(oi, __upperdentry))
-				flags |= PPM_EXE_UPPER_LAYER;
+		/* on overlayfs: written after the image (container) was
+		 * built, or still the image's own */
+		switch (overlay_layer(ino)) {
+		case PPM_FD_UPPER_LAYER:
+			flags |= PPM_EXE_UPPER_LAYER;
+			break;
+		case PPM_FD_LOWER_LAYER:
+			flags |= PPM_EXE_LOWER_LAYER;
+			break;
 		}
 		if (euid == 0 || (mode & FB_S_IWOTH) ||
 		    ((mode & FB_S_IWUSR) && BPF_CORE_READ(ino, i_uid.val) == euid) ||

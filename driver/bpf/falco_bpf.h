@@ -85,6 +85,8 @@ struct fb_config {
 #define PPM_O_CLOEXEC		(1 << 12)
 #define PPM_O_TMPFILE		(1 << 13)
 #define PPM_O_F_CREATED		(1 << 14)
+#define PPM_FD_UPPER_LAYER	(1 << 15)
+#define PPM_FD_LOWER_LAYER	(1 << 16)
 /* clone_flags */
 #define PPM_CL_CLONE_FILES		(1 << 0)
 #define PPM_CL_CLONE_FS			(1 << 1)
@@ -112,6 +114,7 @@ struct fb_config {
 #define PPM_EXE_WRITABLE	(1 << 0)
 #define PPM_EXE_UPPER_LAYER	(1 << 1)
 #define PPM_EXE_FROM_MEMFD	(1 << 2)
+#define PPM_EXE_LOWER_LAYER	(1 << 3)
 /* execveat_flags */
 #define PPM_EXVAT_AT_EMPTY_PATH		(1 << 0)
 #define PPM_EXVAT_AT_SYMLINK_NOFOLLOW	(1 << 1)

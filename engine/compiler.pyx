@@ -675,6 +675,9 @@ class Compiler:
         if ftype in NUMERIC_FAMILY and op in ("=", "==", "!=", "<", "<=", ">", ">=",
                                               "in", "intersects"):
             ints = [_parse_int(v) for v in values]
+            if ftype == "PORT":
+                ints = [i if i is not None else _fields.port_number(v)
+                        for i, v in zip(ints, values)]
             if all(i is not None for i in ints):
                 return self._num(ex, op, ints)
         if ftype == "BOOL" and op in ("=", "==", "!="):

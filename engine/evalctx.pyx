@@ -137,6 +137,7 @@ cdef str value_to_text(Value *v, str ftype):
     if v.kind == VK_BOOL:
         return "true" if v.u else "false"
     if v.kind == VK_LIST:
-        return ",".join(x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
-                        for x in <object>v.obj)
+        # libsinsp's form for a field with several values: "(a,b)".
+        return "(" + ",".join(x.decode("utf-8", "replace") if isinstance(x, bytes)
+                              else str(x) for x in <object>v.obj) + ")"
     return str(value_to_python(v))

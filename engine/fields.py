@@ -254,7 +254,7 @@ fd.is_server|BOOL||true when the process is the server end
 fd.uid|CHARBUF||thread id and descriptor number, unique per descriptor
 fd.containername|CHARBUF||container id and descriptor name
 fd.containerdirectory|CHARBUF||container id and directory
-fd.proto|CHARBUF|f|client or server protocol name
+fd.proto|PORT|f|client or server port of a socket, by number or service name
 fd.cproto|CHARBUF||client protocol name
 fd.sproto|CHARBUF||server protocol name
 fd.lproto|CHARBUF||local protocol name
@@ -412,3 +412,20 @@ def suggest(name: str) -> str | None:
     """The closest known field name, for did-you-mean messages."""
     matches = difflib.get_close_matches(name, _FIELDS.keys(), n=1, cutoff=0.75)
     return matches[0] if matches else None
+
+
+def port_number(text: str) -> int | None:
+    """A PORT field's operand as libsinsp reads it: a number, or a service
+    name looked up in the services database (/etc/services: "http" is 80);
+    None for neither."""
+    import socket
+    t = text.strip()
+    if t[:1].isdigit():
+        try:
+            return int(t, 0)
+        except ValueError:
+            return None
+    try:
+        return socket.getservbyname(t)
+    except OSError:
+        return None

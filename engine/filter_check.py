@@ -230,6 +230,11 @@ def _check_value(text: str, ltype: OperandType, op: str, pos: int) -> None:
             except ValueError:
                 raise FilterCheckError(f"'{text}' is not a valid number", pos) from None
             return
+        if ltype.type == "PORT" and not _RX_INT.fullmatch(text):
+            # A service name, resolved when the condition compiles.
+            if _fields.port_number(text) is None:
+                raise FilterCheckError(f"unrecognized protocol '{text}'", pos)
+            return
         if not _RX_INT.fullmatch(text):
             raise FilterCheckError(f"'{text}' is not a valid integer for a "
                                    f"{ltype.type} field", pos)

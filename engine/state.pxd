@@ -75,6 +75,12 @@ cdef class ThreadInfo:
     cdef public uint64_t exe_ino_ctime
     cdef public uint64_t exe_ino_mtime
     cdef public uint64_t pidns_init_start_ts
+    # Set by execve, as libsinsp's: clone_ts - exe_ino_ctime (0: none;
+    # inherited by clone children with the executable's inode times) and
+    # exe_ino_ctime - pidns_init_start_ts when the executable changed after
+    # the pid namespace started (0: none; not inherited).
+    cdef public uint64_t exe_ctime_to_clone
+    cdef public uint64_t exe_ctime_after_pidns
     cdef public bint exe_writable
     cdef public bint exe_upper_layer
     cdef public bint exe_lower_layer
@@ -129,6 +135,7 @@ cdef class StateEngine(StateHook):
     cdef list pending_fds           # [(fd table dict, fd)], any others
     cdef bint has_pending           # either of the two is set
     cdef public bint live            # unknown tids are read from /proc
+    cdef public uint64_t boot_ts_epoch  # host boot, epoch ns (0 unknown)
     cdef public str proc_root        # where /proc is (tests point it elsewhere)
     # Live: asked (request(full_id, runtime)) for each new container id; it
     # fills `containers` later from another thread (falco/live/container_meta).

@@ -91,6 +91,8 @@ DEF PPM_O_CLOEXEC = 4096
 DEF PPM_MFD_CLOEXEC = 1
 DEF PPM_CL_CLONE_THREAD = 8192
 DEF PPM_CL_CLONE_INVERTED = 65536
+DEF PPM_CL_CLONE_NEWPID = 64
+DEF PPM_CL_CHILD_IN_PIDNS = 536870912      # 1 << 29
 DEF PPM_AT_FDCWD = -100
 DEF EINPROGRESS = 115
 
@@ -1092,9 +1094,13 @@ cdef class StateEngine(StateHook):
     # -- seeding -----------------------------------------------------------
 
     def seed(self, tables):
-        """Load a CaptureTables (duck-typed): threads with fds, users, groups."""
+        """Load a CaptureTables (duck-typed): threads with fds, users, groups,
+        and the machine's boot time."""
         cdef ThreadInfo t, mt
         cdef FdInfo fi
+        machine = getattr(tables, "machine", None)
+        if machine is not None and getattr(machine, "boot_ts_epoch", 0):
+            self.boot_ts_epoch = machine.boot_ts_epoch
         for ti in getattr(tables, "threads", {}).values():
             t = ThreadInfo.__new__(ThreadInfo)
             t.tid = ti.tid
@@ -2133,6 +2139,12 @@ cdef class StateEngine(StateHook):
             t.exe_ino = u
         if ev_uint(ctx, K_EXE_INO_CTIME, &u):
             t.exe_ino_ctime = u
+            # libsinsp's exe_ino_ctime_duration_clone_ts and _pidns_start:
+            # kept from the last execve that had them, never reset.
+            if t.clone_ts != 0:
+                t.exe_ctime_to_clone = t.clone_ts - u
+            if t.pidns_init_start_ts != 0 and u > t.pidns_init_start_ts:
+                t.exe_ctime_after_pidns = u - t.pidns_init_start_ts
         if ev_uint(ctx, K_EXE_INO_MTIME, &u):
             t.exe_ino_mtime = u
         if ev_uint(ctx, K_FLAGS, &u):
@@ -2240,6 +2252,9 @@ cdef class StateEngine(StateHook):
             child.exe_lower_layer = pt.exe_lower_layer
             child.exe_from_memfd = pt.exe_from_memfd
             child.exe_ino = pt.exe_ino
+            child.exe_ino_ctime = pt.exe_ino_ctime
+            child.exe_ino_mtime = pt.exe_ino_mtime
+            child.exe_ctime_to_clone = pt.exe_ctime_to_clone
             child.cap_permitted = pt.cap_permitted
             child.cap_inheritable = pt.cap_inheritable
             child.cap_effective = pt.cap_effective
@@ -2304,8 +2319,17 @@ cdef class StateEngine(StateHook):
         if p != NULL:
             child.cgroups = _CGROUPS.at(p, n)
             child.container_id = container_from_cgroups(child.cgroups)[0]
-        if ev_uint(ctx, K_PIDNS_TS, &u):
-            child.pidns_init_start_ts = u
+        # libsinsp's: when the child's pid namespace started.  The driver
+        # gives its init's start since boot; the boot time makes it an
+        # epoch time.  Outside a new namespace that is the host's, taken as
+        # the boot time (also what the caller's side, first, assumes).
+        if not inverted:
+            child.pidns_init_start_ts = self.boot_ts_epoch
+        elif ev_uint(ctx, K_PIDNS_TS, &u):
+            if in_container or flags & (PPM_CL_CHILD_IN_PIDNS | PPM_CL_CLONE_NEWPID):
+                child.pidns_init_start_ts = u + self.boot_ts_epoch
+            else:
+                child.pidns_init_start_ts = self.boot_ts_epoch
         child.clone_ts = ctx.evt.ts
         self._add_thread(child)
         return 0

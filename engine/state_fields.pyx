@@ -127,7 +127,7 @@ cdef enum PCode:
     P_DURATION, P_PPID_DURATION, P_PID_TS, P_PPID_TS, P_IS_EXE_WRITABLE,
     P_IS_EXE_UPPER, P_IS_EXE_LOWER, P_IS_EXE_MEMFD, P_IS_SID_LEADER,
     P_IS_VPGID_LEADER, P_EXE_INO, P_EXE_INO_CTIME, P_EXE_INO_MTIME,
-    P_EXE_INO_CTIME_PROC, P_PIDNS_INIT_TS, P_FDOPENCOUNT, P_FDLIMIT, P_FDUSAGE,
+    P_EXE_INO_CTIME_PROC, P_EXE_INO_CTIME_PIDNS, P_PIDNS_INIT_TS, P_FDOPENCOUNT, P_FDLIMIT, P_FDUSAGE,
     P_VMSIZE, P_VMRSS, P_VMSWAP, P_PFMAJOR, P_PFMINOR, P_STDIN_TYPE,
     P_STDOUT_TYPE, P_STDERR_TYPE, P_STDIN_NAME, P_STDOUT_NAME, P_STDERR_NAME,
     P_NTHREADS, P_NCHILDS, P_FALSE, P_TID, P_ISMAIN, P_VTID, P_CGROUPS,
@@ -162,6 +162,7 @@ _PROC_CODES = {
     "proc.is_pgid_leader": P_IS_VPGID_LEADER, "proc.exe_ino": P_EXE_INO,
     "proc.exe_ino.ctime": P_EXE_INO_CTIME, "proc.exe_ino.mtime": P_EXE_INO_MTIME,
     "proc.exe_ino.ctime_duration_proc_start": P_EXE_INO_CTIME_PROC,
+    "proc.exe_ino.ctime_duration_pidns_start": P_EXE_INO_CTIME_PIDNS,
     "proc.pidns_init_start_ts": P_PIDNS_INIT_TS,
     "proc.fdopencount": P_FDOPENCOUNT, "proc.fdlimit": P_FDLIMIT,
     "proc.fdusage": P_FDUSAGE, "proc.vmsize": P_VMSIZE, "proc.vmrss": P_VMRSS,
@@ -449,18 +450,24 @@ cdef class ProcField(FieldExtractor):
             return set_bool(out, t.exe_lower_layer)
         if code == P_IS_EXE_MEMFD:
             return set_bool(out, t.exe_from_memfd)
+        # The inode fields and the pid namespace start: <NA> while unknown
+        # (0), as libsinsp's.
         if code == P_EXE_INO:
-            return set_int(out, <int64_t>t.exe_ino)
+            return set_int(out, <int64_t>t.exe_ino) if t.exe_ino else 0
         if code == P_EXE_INO_CTIME:
-            return set_uint(out, t.exe_ino_ctime)
+            return set_uint(out, t.exe_ino_ctime) if t.exe_ino_ctime else 0
         if code == P_EXE_INO_MTIME:
-            return set_uint(out, t.exe_ino_mtime)
+            return set_uint(out, t.exe_ino_mtime) if t.exe_ino_mtime else 0
         if code == P_EXE_INO_CTIME_PROC:
-            if t.clone_ts == 0 or t.exe_ino_ctime == 0:
+            if t.exe_ctime_to_clone == 0:
                 return 0
-            return set_uint(out, t.clone_ts - t.exe_ino_ctime)
+            return set_uint(out, t.exe_ctime_to_clone)
+        if code == P_EXE_INO_CTIME_PIDNS:
+            if t.exe_ctime_after_pidns == 0:
+                return 0
+            return set_uint(out, t.exe_ctime_after_pidns)
         if code == P_PIDNS_INIT_TS:
-            return set_uint(out, t.pidns_init_start_ts)
+            return set_uint(out, t.pidns_init_start_ts) if t.pidns_init_start_ts else 0
         if code == P_CAP_EFF:
             return ctx.set_str(out, caps_to_string(t.cap_effective))
         if code == P_CAP_PRM:
@@ -588,6 +595,11 @@ cdef class UserField(FieldExtractor):
 
 # --- file descriptors ---------------------------------------------------------
 
+# Open flags the drivers add on the exits of open calls: the overlayfs layer
+# the file was found in.
+DEF PPM_FD_UPPER_LAYER = 32768      # 1 << 15
+DEF PPM_FD_LOWER_LAYER = 65536      # 1 << 16
+
 cdef enum FCode:
     F_NUM, F_TYPE, F_TYPECHAR, F_NAME, F_DIRECTORY, F_FILENAME, F_CIP, F_SIP,
     F_LIP, F_RIP, F_CPORT, F_SPORT, F_LPORT, F_RPORT, F_L4PROTO, F_SOCKFAMILY,
@@ -595,7 +607,7 @@ cdef enum FCode:
     F_NAME_CHANGED, F_DEV, F_DEV_MAJOR, F_DEV_MINOR, F_INO, F_NAMERAW,
     F_CNET, F_SNET, F_LNET, F_RNET, F_TYPES, F_IP, F_PORT,
     F_CIP_NAME, F_SIP_NAME, F_LIP_NAME, F_RIP_NAME,
-    F_CPROTO, F_SPROTO, F_LPROTO, F_RPROTO, F_NA
+    F_CPROTO, F_SPROTO, F_LPROTO, F_RPROTO, F_UPPER_LAYER, F_LOWER_LAYER, F_NA
 
 _FD_CODES = {
     "fd.num": F_NUM, "fd.type": F_TYPE, "fd.typechar": F_TYPECHAR,
@@ -609,9 +621,11 @@ _FD_CODES = {
     "fd.name_changed": F_NAME_CHANGED, "fd.dev": F_DEV,
     "fd.dev.major": F_DEV_MAJOR, "fd.dev.minor": F_DEV_MINOR, "fd.ino": F_INO,
     "fd.nameraw": F_NAMERAW, "fd.cnet": F_CNET, "fd.snet": F_SNET,
-    "fd.lnet": F_LNET, "fd.rnet": F_RNET,
+    "fd.lnet": F_LNET, "fd.rnet": F_RNET, "fd.types": F_TYPES,
     # Either end (filter only): a list of both, any of which may match.
     "fd.ip": F_IP, "fd.net": F_IP, "fd.port": F_PORT,
+    # The same ports, compared with numbers or service names ("http").
+    "fd.proto": F_PORT,
     # Ports as protocol names (numbers, as Falco, unless set_port_names(True)).
     "fd.cproto": F_CPROTO, "fd.sproto": F_SPROTO, "fd.lproto": F_LPROTO,
     "fd.rproto": F_RPROTO,
@@ -619,7 +633,8 @@ _FD_CODES = {
     # (the state's host_names index, filled off the hot path).
     "fd.cip.name": F_CIP_NAME, "fd.sip.name": F_SIP_NAME,
     "fd.lip.name": F_LIP_NAME, "fd.rip.name": F_RIP_NAME,
-    "fd.is_upper_layer": F_NA, "fd.is_lower_layer": F_NA,
+    # The overlayfs layer an open found the file in (open flags).
+    "fd.is_upper_layer": F_UPPER_LAYER, "fd.is_lower_layer": F_LOWER_LAYER,
 }
 
 # Name field -> the address or port field it names.
@@ -790,9 +805,29 @@ cdef bytes basename_of(bytes name):
     return name[pos + 1:]
 
 
+cdef int _fd_types(EventCtx ctx, ThreadInfo t, int64_t fd, Value *out) except -1:
+    """fd.types: the kinds of the thread's open descriptors, each once, in
+    table order; fd.types[N]: fd N's alone (<NA> when it is not open)."""
+    cdef FdInfo fi
+    cdef list kinds
+    if fd != -1:
+        found = t.fds.get(fd) if fd >= 0 else None
+        if found is None:
+            return 0
+        return set_list(ctx, out, (_TYPE_NAMES.get((<FdInfo>found).type, b"unknown"),))
+    kinds = []
+    for found in t.fds.values():
+        fi = <FdInfo>found
+        name = _TYPE_NAMES.get(fi.type, b"unknown")
+        if name not in kinds:
+            kinds.append(name)
+    return set_list(ctx, out, tuple(kinds))
+
+
 cdef class FdField(FieldExtractor):
     """fd.* fields: the fd the event acts on (ctx_fd(ctx))."""
     cdef int code
+    cdef int64_t fdarg              # fd.types[N]: N; -1 without an argument
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
         cdef int code = self.code
@@ -849,6 +884,8 @@ cdef class FdField(FieldExtractor):
             return set_int(out, t.lastevent_fd)
         if code == F_UID:
             return ctx.set_str(out, (str(t.tid) + str(t.lastevent_fd)).encode())
+        if code == F_TYPES:
+            return _fd_types(ctx, t, self.fdarg, out)
         fdo = ctx_fd(ctx)
         if fdo is None:
             return self.null_fd(ctx, t, out)
@@ -860,6 +897,10 @@ cdef class FdField(FieldExtractor):
             if code == F_NAME:
                 return set_bytes(out, fi.name)
             return ctx.set_str(out, _cid(t) + b":" + fi.name)
+        if code == F_UPPER_LAYER:
+            return set_bool(out, (fi.openflags & PPM_FD_UPPER_LAYER) != 0)
+        if code == F_LOWER_LAYER:
+            return set_bool(out, (fi.openflags & PPM_FD_LOWER_LAYER) != 0)
         if code == F_TYPE:
             return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
         if code == F_TYPECHAR:
@@ -927,7 +968,10 @@ cdef class FdField(FieldExtractor):
                 return set_list(ctx, out, (fi.dport,))
             return 0
         if not is_inet(fi.type) or fi.role == 0:
-            # A socket not connected yet has no tuple.
+            # A socket not connected yet has no tuple; libsinsp's port
+            # comparison (fd.port, fd.proto) still reads its zeroed ports.
+            if code == F_PORT and is_inet(fi.type):
+                return set_list(ctx, out, (fi.sport, fi.dport))
             return 0
         if code == F_IP:
             # Packed addresses (4 or 16 bytes), client then server.
@@ -1002,7 +1046,8 @@ cdef enum CCode:
     C_LABELS, C_CNI, C_HOST_PID, C_HOST_NET, C_HOST_IPC, C_INFO,
     K_POD_NAME, K_POD_UID, K_POD_SANDBOX, K_POD_FULL_SANDBOX, K_NS_NAME,
     K_POD_LABEL, K_POD_LABELS, K_POD_IP, C_MOUNT, C_MOUNT_SOURCE,
-    C_MOUNT_DEST, C_MOUNT_MODE, C_MOUNT_RDWR, C_MOUNT_PROPAGATION, C_NA
+    C_MOUNT_DEST, C_MOUNT_MODE, C_MOUNT_RDWR, C_MOUNT_PROPAGATION,
+    C_HEALTHCHECK, C_LIVENESS, C_READINESS, C_START_TS, C_DURATION, C_NA
 
 _CONTAINER_CODES = {
     "container.id": C_ID, "container.full_id": C_FULL_ID,
@@ -1024,7 +1069,15 @@ _CONTAINER_CODES = {
     "container.mount.dest": C_MOUNT_DEST, "container.mount.mode": C_MOUNT_MODE,
     "container.mount.rdwr": C_MOUNT_RDWR,
     "container.mount.propagation": C_MOUNT_PROPAGATION,
+    "container.healthcheck": C_HEALTHCHECK,
+    "container.liveness_probe": C_LIVENESS,
+    "container.readiness_probe": C_READINESS,
+    "container.start_ts": C_START_TS, "container.duration": C_DURATION,
 }
+# The keys libsinsp writes each health probe under in a container record
+# ({"exe": ..., "args": [...]}), by field.
+_PROBE_KEYS = {C_HEALTHCHECK: "Healthcheck", C_LIVENESS: "LivenessProbe",
+               C_READINESS: "ReadinessProbe"}
 _JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
               C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
               C_IMAGE_DIGEST: "imagedigest", C_IP: "ip", C_CNI: "cni_json"}
@@ -1067,6 +1120,17 @@ def _mount_text(m, int code):
     if code == C_MOUNT_RDWR:
         return rw
     return str(m.get("Propagation", ""))
+
+
+def _probe_text(probe):
+    """A health probe as libsinsp shows it: the command and its arguments,
+    space separated; None when the record holds no usable one."""
+    if not isinstance(probe, dict) or not isinstance(probe.get("exe"), str):
+        return None
+    args = probe.get("args")
+    words = [probe["exe"]] + [a for a in (args if isinstance(args, list) else [])
+                              if isinstance(a, str)]
+    return " ".join(words).encode("utf-8", "surrogateescape")
 
 
 cpdef object _text(v):
@@ -1116,6 +1180,16 @@ cdef class ContainerField(FieldExtractor):
             return ctx.set_str(out, short)
         if code == C_FULL_ID:
             return set_bytes(out, t.container_id)
+        if code == C_START_TS or code == C_DURATION:
+            # libsinsp's: when the container's pid namespace started (its
+            # init's start), not the runtime's creation time.
+            if t.pidns_init_start_ts == 0:
+                return 0
+            if code == C_START_TS:
+                return set_uint(out, t.pidns_init_start_ts)
+            if t.clone_ts == 0 or ctx.evt.ts < t.pidns_init_start_ts:
+                return 0
+            return set_uint(out, ctx.evt.ts - t.pidns_init_start_ts)
         found = st.containers.get(short)
         if found is None:
             return 0
@@ -1130,6 +1204,9 @@ cdef class ContainerField(FieldExtractor):
             return 0
         if code == C_PRIVILEGED:
             return set_bool(out, bool(info.get("privileged")))
+        if code in _PROBE_KEYS:
+            v = _probe_text(info.get(_PROBE_KEYS[code]))
+            return ctx.set_str(out, b"NONE" if v is None else v)
         if code in _JSON_KEYS:
             v = _text(info.get(_JSON_KEYS[code]))
             if v is None:
@@ -1225,6 +1302,44 @@ cdef class CpuField(FieldExtractor):
         # libsinsp's value is a double of whole ticks; the catalog types it
         # as an integer (the filter corpus: `thread.cpu = 1.0` is invalid).
         return set_uint(out, d if d < 100 else 100)
+
+
+# --- thread.exectime, thread.totexectime (from context switches) ----------------
+
+# libsinsp's extract_exectime: on a context switch, the time since the
+# previous switch on the same CPU (0 at a CPU's first), charged to the
+# thread switched out; thread.totexectime sums a thread's.  The state lives
+# in the extractor, as in libsinsp's filter check, and moves only when the
+# field is read: every use of the field in a rule or output has its own.
+# Any other event: exectime 0, totexectime the thread's sum so far.
+_SWITCH_TYPES = frozenset(e.id for e in _table.EVENTS if e.name == "switch")
+_EXECTIME_CODES = {"thread.exectime": False, "thread.totexectime": True}
+
+
+cdef class ExecTimeField(FieldExtractor):
+    cdef bint total
+    cdef dict last_switch        # cpu -> ts of the last switch read there
+    cdef dict sums               # tid -> nanoseconds (totexectime)
+
+    cdef int extract(self, EventCtx ctx, Value *out) except -1:
+        cdef uint64_t ts = ctx.evt.ts, d = 0, last
+        cdef object prev
+        out.kind = VK_NONE
+        if ctx.evt.type in _SWITCH_TYPES:
+            prev = self.last_switch.get(ctx.evt.cpu)
+            if prev is not None:
+                last = prev
+                if last != 0:
+                    d = ts - last
+            self.last_switch[ctx.evt.cpu] = ts
+        if not self.total:
+            return set_uint(out, d)
+        if ctx.thread is None:
+            return 0
+        tid = (<ThreadInfo>ctx.thread).tid
+        d += self.sums.get(tid, 0)
+        self.sums[tid] = d
+        return set_uint(out, d)
 
 
 # --- fs.path.* and fdlist.* ---------------------------------------------------
@@ -1407,6 +1522,7 @@ def make(str name, object arg):
     cdef ContainerField cf
     cdef PathField sf
     cdef CpuField xf
+    cdef ExecTimeField et
     if name in _PROC_CODES:
         pf = ProcField(shown, ftype)
         pf.code = _PROC_CODES[name]
@@ -1423,6 +1539,9 @@ def make(str name, object arg):
     if name in _FD_CODES and _FD_CODES[name] != F_NA:
         ff = FdField(shown, ftype)
         ff.code = _FD_CODES[name]
+        ff.fdarg = -1
+        if ff.code == F_TYPES and arg is not None:
+            ff.fdarg = int(arg) if str(arg).isdigit() else -2   # -2: never open
         return ff
     if name in _CONTAINER_CODES:
         cf = ContainerField(shown, ftype)
@@ -1433,6 +1552,12 @@ def make(str name, object arg):
         xf = CpuField(shown, ftype)
         xf.parts = _CPU_CODES[name]
         return xf
+    if name in _EXECTIME_CODES:
+        et = ExecTimeField(shown, ftype)
+        et.total = _EXECTIME_CODES[name]
+        et.last_switch = {}
+        et.sums = {}
+        return et
     if name in _PATH_CODES:
         sf = PathField(shown, ftype)
         sf.code = _PATH_CODES[name]

@@ -313,6 +313,9 @@ def _run_live(cfg: Config, opts: RunOptions, live, detector: Detector, out,
         if detector.state is not None:
             # Every thread of the host, its users and interfaces, and /proc
             # lookups for threads that appear before their clone is seen.
+            machine = getattr(live.tables, "machine", None)
+            if machine is not None:
+                detector.state.boot_ts_epoch = machine.boot_ts_epoch
             detector.state.seed_host()
         for batch in live.batches(opts.duration):
             current = holder["detector"]

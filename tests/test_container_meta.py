@@ -287,3 +287,105 @@ def test_sockets_follow_container_engines(monkeypatch):
     assert sockets_from_config(cfg.container_engines) == []
     monkeypatch.setenv("FALCO_CONTAINER_SOCKETS", "/tmp/a.sock:/tmp/b.sock")
     assert sockets_from_config(cfg.container_engines) == ["/tmp/a.sock", "/tmp/b.sock"]
+
+
+def test_health_probes_from_inspect():
+    from falco.live.container_meta import health_probes
+    shell = {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}}
+    assert health_probes(shell, {}) == {"Healthcheck": {
+        "exe": "/bin/sh", "args": ["-c", "curl -f http://localhost/ || exit 1"]}}
+    # CMD: each word loses one pair of surrounding quotes, as libsinsp's.
+    cmd = {"Healthcheck": {"Test": ["CMD", "'/bin/check'", '"--port"', "80"]}}
+    assert health_probes(cmd, {}) == {"Healthcheck": {
+        "exe": "/bin/check", "args": ["--port", "80"]}}
+    assert health_probes({"Healthcheck": {"Test": ["NONE"]}}, {}) == {}
+    assert health_probes({"Healthcheck": {"Test": "bogus"}}, {}) == {}
+    pod = {"spec": {"containers": [{
+        "name": "web",
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}},
+        "readinessProbe": {"exec": {"command": ["/ready.sh"]}}}]}}
+    labels = {"annotation.kubectl.kubernetes.io/last-applied-configuration": json.dumps(pod)}
+    # The liveness probe, and then neither the readiness probe nor the
+    # image's healthcheck (libsinsp takes one).
+    assert health_probes(shell, labels) == {
+        "LivenessProbe": {"exe": "cat", "args": ["/tmp/healthy"]}}
+    del pod["spec"]["containers"][0]["livenessProbe"]
+    labels[next(iter(labels))] = json.dumps(pod)
+    assert health_probes(shell, labels) == {
+        "ReadinessProbe": {"exe": "/ready.sh", "args": []}}
+    labels[next(iter(labels))] = "{not json"
+    assert "Healthcheck" in health_probes(shell, labels)
+
+
+PROBE_RULES = """
+- rule: exec anywhere
+  desc: every exec, with its container's probes
+  condition: evt.type = execve and evt.dir = <
+  output: "%container.healthcheck|%container.liveness_probe|%container.readiness_probe"
+  priority: WARNING
+"""
+
+
+def test_probe_fields_read_the_container_record(tmp_path):
+    """The record the resolver announces (as libsinsp writes it in a
+    container event) answers the probe fields; a container without probes
+    reads NONE, the host <NA>."""
+    inspect = json.loads(json.dumps(INSPECT))
+    inspect["Config"]["Healthcheck"] = {"Test": ["CMD-SHELL", "pgrep nginx"]}
+    other = json.loads(json.dumps(INSPECT))
+    other["Id"] = CID2
+    resolver = ContainerResolver([str(tmp_path / "none.sock")])
+    resolver.ready.extend([info_from_inspect(inspect, 0), info_from_inspect(other, 0)])
+    announced = resolver.take_events()
+    assert announced is not None and len(announced) == 2
+    loaded = load_rules([("test.yaml", PROBE_RULES)])
+    det = build_detector(loaded, first_match=False, state=new_state())
+    assert not det.warnings, det.warnings
+    host = execve_in_cgroup(3000, 502, "ls", "/user.slice")
+    alerts = list(det.run([announced, scan_records(
+        _execve(1000, 500, "nginx", CID) + _execve(2000, 501, "sh", CID2) + host)]))
+    assert [a.output for a in alerts] == [
+        "/bin/sh -c pgrep nginx|NONE|NONE", "NONE|NONE|NONE", "<NA>|<NA>|<NA>"]
+    resolver.close()
+
+
+_CLONE_X = next(e for e in _table.EVENTS if e.id == 223)
+
+
+def _clone_child(ts: int, tid: int, cgroup: str, pidns_start: int) -> bytes:
+    """The child's side of a clone, as the live driver records it."""
+    vals = {"res": 0, "exe": "/bin/sh", "args": [], "tid": tid, "pid": tid, "ptid": 1,
+            "cwd": "/", "fdlimit": 1024, "comm": "sh", "flags": 0, "uid": 0, "gid": 0,
+            "cgroups": [f"cpu={cgroup}", f"memory={cgroup}"], "vtid": 1, "vpid": 1,
+            "pidns_init_start_ts": pidns_start}
+    return record(_CLONE_X.id, [encode_param(p, vals.get(p.name, 0), "test")
+                                for p in _CLONE_X.params], ts, tid)
+
+
+def test_container_start_ts_is_its_pid_namespace_start(tmp_path):
+    """container.start_ts is when the container's pid namespace started (its
+    init's start time, from the clone), as libsinsp has it; duration is the
+    time since then.  <NA> on the host and where the start is unknown."""
+    loaded = load_rules([("test.yaml", """
+- rule: exec anywhere
+  desc: t
+  condition: evt.type = execve and evt.dir = <
+  output: "%container.id %container.start_ts %container.duration"
+  priority: WARNING
+""")])
+    det = build_detector(loaded, first_match=False, state=new_state())
+    assert not det.warnings, det.warnings
+    start = 1_700_000_000_000_000_000
+    docker = f"/system.slice/docker-{CID}.scope"
+    stream = (_clone_child(start + 5_000, 600, docker, start)
+              + execve_in_cgroup(start + 9_000, 600, "nginx", docker)
+              + _execve(start + 10_000, 601, "sh", CID2)         # start unknown
+              + _clone_child(start + 11_000, 602, "/user.slice", start)
+              + execve_in_cgroup(start + 12_000, 602, "ls", "/user.slice"))
+    alerts = list(det.run([scan_records(stream)]))
+    assert [a.output for a in alerts] == [
+        f"{CID[:12]} {start} 9001",
+        f"{CID2[:12]} <NA> <NA>",
+        "host <NA> <NA>"]
+    start_ts = alerts[0].output_fields["container.start_ts"]
+    assert start_ts == start

@@ -98,6 +98,8 @@ def test_catalog_lookup_and_suggest() -> None:
     ("fd.net = 10.0.0.1", "not a valid network"),
     ("fd.sip = 300.1.1.1", "not a valid IP address"),
     ("fd.sport > 70000", "not a valid port"),
+    ("fd.proto = no-such-service", "unrecognized protocol 'no-such-service'"),
+    ("fd.port in (80, nosuchproto)", "unrecognized protocol 'nosuchproto'"),
     ("proc.pid contains 1", "operator 'contains'"),
     ("evt.buffer bcontains abc", "hex"),
     ("proc.aname[x] = a", "numeric index"),
@@ -112,6 +114,21 @@ def test_catalog_lookup_and_suggest() -> None:
 def test_check_errors(condition: str, message: str) -> None:
     with pytest.raises(FilterCheckError, match=message.replace("(", r"\(")):
         check(parse(condition))
+
+
+def test_port_fields_take_service_names() -> None:
+    """A PORT operand may name a service (the services database), as in
+    libsinsp; it compiles to the port number."""
+    import socket
+    try:
+        http = socket.getservbyname("http")
+    except OSError:
+        pytest.skip("no services database (/etc/services)")
+    assert check(parse("fd.proto = http")) == []
+    assert check(parse("fd.sport in (http, 8080)")) == []
+    assert fields.port_number("http") == http == 80
+    assert fields.port_number("8080") == 8080
+    assert fields.port_number("no-such-service") is None
 
 
 def test_check_warnings() -> None:

@@ -156,3 +156,140 @@ def test_ebpf_ring_layout_follows_falco_yaml():
     assert size == 512 << 20 and per_ring >= 4096
     with pytest.raises(AppError, match="engine.modern_ebpf.buf_size_preset: 11"):
         ebpf_ring_layout(ModernEbpfEngine(buf_size_preset=11))
+
+
+@live
+def test_executable_inode_fields_live(tmp_path: Path):
+    """proc.exe_ino*, proc.pidns_init_start_ts and the two durations of a
+    process that runs a freshly copied executable, recorded by the eBPF
+    driver and read back through the state engine (libsinsp's semantics:
+    a child outside a new pid namespace starts with the host's, taken as
+    the boot time)."""
+    import shutil
+    from falco_engine import state_fields
+    from falco_engine.state import StateEngine
+
+    exe = tmp_path / "fresh-true"
+    shutil.copy2("/bin/true", exe)          # its ctime is now: after boot
+    st = os.stat(exe)
+    out = tmp_path / "live.scap"
+    proc = subprocess.Popen([sys.executable, "-m", "falco", "capture", "-w", str(out),
+                             "-M", "4"], stderr=subprocess.PIPE, text=True)
+    children = []
+    for delay in (1.5, 0.7, 0.7):            # one of them once the probe is attached
+        time.sleep(delay)
+        child = os.fork()
+        if child == 0:
+            os.execv(str(exe), [str(exe)])
+        os.waitpid(child, 0)
+        children.append(child)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+    names = ["proc.exe_ino", "proc.exe_ino.ctime", "proc.exe_ino.mtime",
+             "proc.pidns_init_start_ts", "proc.exe_ino.ctime_duration_pidns_start",
+             "proc.exe_ino.ctime_duration_proc_start"]
+    extractors = [state_fields.make(n, None) for n in names]
+    clone_ts, execs = {}, {}
+
+    def collect(ctx):
+        ev = ctx.event
+        if ev.dir != "<":
+            return
+        if ev.name == "clone":
+            # The child is made at the first of the two exits (the caller's
+            # reports the child's tid).
+            res = int.from_bytes(_param(ev, "res"), "little", signed=True)
+            child = ev.tid if res == 0 else res
+            if child in children:
+                clone_ts.setdefault(child, ev.ts)
+        elif ev.name == "execve" and ev.tid in children:
+            execs[ev.tid] = [x.text(ctx) for x in extractors]
+
+    engine = StateEngine()
+    with open_capture(out) as cap:
+        boot = cap.tables.machine.boot_ts_epoch
+        engine.seed(cap.tables)
+        for batch in cap.batches():
+            engine.process_batch_debug(batch, collect)
+    seen = [c for c in children if c in execs and c in clone_ts]
+    assert seen, (children, execs, clone_ts)
+    child = seen[-1]
+    ino, ctime, mtime, pidns, after_pidns, to_clone = execs[child]
+    assert int(ino) == st.st_ino
+    assert int(ctime) == st.st_ctime_ns and int(mtime) == st.st_mtime_ns
+    assert boot > 0 and int(pidns) == boot
+    assert int(after_pidns) == st.st_ctime_ns - boot
+    assert int(to_clone) == clone_ts[child] - st.st_ctime_ns
+
+
+@live
+def test_overlayfs_layers_live(tmp_path: Path):
+    """fd.is_upper_layer / fd.is_lower_layer of files opened on an overlayfs
+    mount (the eBPF driver's open flags): a file only in the lower layer,
+    one in the upper layer, and one on a plain filesystem."""
+    import ctypes
+    from falco_engine import state_fields
+    from falco_engine.state import StateEngine
+
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        pytest.skip("this kernel has no overlayfs")
+    lower, upper, work, merged = (tmp_path / d for d in ("lower", "upper", "work", "merged"))
+    for d in (lower, upper, work, merged):
+        d.mkdir()
+    (lower / "image-file").write_text("from the image")
+    (upper / "new-file").write_text("written later")
+    import shutil
+    shutil.copy2("/bin/true", lower / "image-true")
+    shutil.copy2("/bin/true", upper / "new-true")
+    (tmp_path / "plain-file").write_text("no overlay")
+    libc = ctypes.CDLL(None, use_errno=True)
+    opts = f"lowerdir={lower},upperdir={upper},workdir={work}".encode()
+    if libc.mount(b"overlay", str(merged).encode(), b"overlay", 0, opts) != 0:
+        pytest.skip(f"cannot mount overlayfs: {os.strerror(ctypes.get_errno())}")
+    try:
+        out = tmp_path / "live.scap"
+        proc = subprocess.Popen([sys.executable, "-m", "falco", "capture", "-w", str(out),
+                                 "-M", "4"], stderr=subprocess.PIPE, text=True)
+        for delay in (1.5, 0.7, 0.7):
+            time.sleep(delay)
+            for p in (merged / "image-file", merged / "new-file", tmp_path / "plain-file"):
+                with open(p, "rb"):
+                    pass
+            for exe in (merged / "image-true", merged / "new-true"):
+                child = os.fork()
+                if child == 0:
+                    os.execv(str(exe), [str(exe)])
+                os.waitpid(child, 0)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        libc.umount2(str(merged).encode(), 0)
+
+    upper_f = state_fields.make("fd.is_upper_layer", None)
+    lower_f = state_fields.make("fd.is_lower_layer", None)
+    name_f = state_fields.make("fd.name", None)
+    exe_f = [state_fields.make(n, None) for n in
+             ("proc.exepath", "proc.is_exe_upper_layer", "proc.is_exe_lower_layer")]
+    seen, execs = {}, {}
+
+    def collect(ctx):
+        ev = ctx.event
+        if ev.name in ("open", "openat", "openat2") and ev.dir == "<" \
+                and ev.tid == os.getpid():
+            seen[name_f.text(ctx)] = (upper_f.text(ctx), lower_f.text(ctx))
+        if ev.name == "execve" and ev.dir == "<":
+            path, up, low = (f.text(ctx) for f in exe_f)
+            execs[path] = (up, low)
+
+    engine = StateEngine()
+    with open_capture(out) as cap:
+        engine.seed(cap.tables)
+        for batch in cap.batches():
+            engine.process_batch_debug(batch, collect)
+    assert seen.get(str(merged / "image-file")) == ("false", "true"), seen
+    assert seen.get(str(merged / "new-file")) == ("true", "false"), seen
+    assert seen.get(str(tmp_path / "plain-file")) == ("false", "false"), seen
+    # The executables: the image's own, and one added in the upper layer.
+    assert execs.get(str(merged / "image-true")) == ("false", "true"), execs
+    assert execs.get(str(merged / "new-true")) == ("true", "false"), execs

@@ -43,7 +43,9 @@ DIFF_FIELDS = [
     "fd.filename", "fd.sip", "fd.cip", "fd.sport", "fd.cport", "fd.lip",
     "fd.rip", "fd.lport", "fd.rport", "fd.l4proto", "fd.is_server",
     "fd.sockfamily", "container.id", "container.name", "container.image",
-    "container.type", "container.privileged",
+    "container.type", "container.privileged", "thread.exectime",
+    "thread.totexectime", "container.healthcheck", "container.liveness_probe",
+    "container.readiness_probe",
 ]
 
 # The capture sysdig 0.29.3 cannot read (its event table is too old).
@@ -274,12 +276,7 @@ def test_garbage_events_do_not_crash():
 # the compiler warns by name (CPU accounting, capabilities, mount details,
 # probes, the legacy k8s objects that came from the k8s API).
 UNSUPPORTED = {
-    "proc.exe_ino.ctime_duration_pidns_start", "thread.exectime",
-    "thread.totexectime",
-    "fd.proto", "fd.types", "container.healthcheck",
-    "container.liveness_probe", "container.readiness_probe",
-    "container.start_ts", "container.duration", "k8s.pod.cni.json",
-    "fd.is_upper_layer", "fd.is_lower_layer",
+    "k8s.pod.cni.json",
 }
 
 
@@ -748,3 +745,24 @@ def test_generic_events_of_unindexed_syscalls_take_the_quiet_loop():
             only_opens.process(batch, [])
     assert got == expect
     assert _state_digest(without) == _state_digest(with_generic) == _state_digest(by_event)
+
+
+@needs_captures
+def test_fd_types_lists_the_kinds_of_open_descriptors():
+    """fd.types: the kinds of the thread's open descriptors, each once, in
+    table order, as "(a,b)"; fd.types[N] the kind of fd N alone, <NA> when
+    N is not open; <NA> on events that use no descriptor."""
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    names = ["fd.types", "fd.types[0]", "fd.types[7]", "fd.types[999]", "thread.tid"]
+    rows, engine = our_rows(path, names)
+    haproxy = [r for r in rows.values() if r[4] == "13969" and r[0] != "<NA>"]
+    assert haproxy, "haproxy uses descriptors in this capture"
+    # Its table comes from the capture: unix sockets (3, 4, 6), an epoll
+    # (5), IPv4 listening sockets (7, 8, 9); fd 0 is opened later.
+    assert haproxy[0][:4] == ["(unix,eventpoll,ipv4)", "<NA>", "(ipv4)", "<NA>"]
+    assert any(r[1] == "(ipv4)" for r in haproxy)
+    # Each value lists the kinds of the table at that event, once each.
+    t = engine.threads[13969]
+    kinds = list(dict.fromkeys(fi.type_name for fi in t.fds.values()))
+    assert haproxy[-1][0] == "(" + ",".join(kinds) + ")"
+    assert any(r[0] == "<NA>" and r[4] == "13969" for r in rows.values())

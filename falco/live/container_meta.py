@@ -170,6 +170,57 @@ def _mounts(raw: Any) -> list[dict]:
     return out
 
 
+# kubectl's copy of the pod spec, where libsinsp finds a pod's probes.
+_LAST_APPLIED = "annotation.kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _unquote(arg: str) -> str:
+    """A Healthcheck argument without one pair of surrounding quotes."""
+    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "\"'":
+        return arg[1:-1]
+    return arg
+
+
+def _command(words: Any) -> list[str] | None:
+    if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
+        return words
+    return None
+
+
+def health_probes(config: dict, labels: dict) -> dict:
+    """The container's health probes as container records hold them
+    ({"Healthcheck" | "LivenessProbe" | "ReadinessProbe": {"exe", "args"}}),
+    with libsinsp's docker parser's rules: the first container's liveness
+    probe, else its readiness probe, from kubectl's last-applied pod spec;
+    only when there is neither, the image's HEALTHCHECK (CMD, or CMD-SHELL
+    run by /bin/sh -c)."""
+    spec = labels.get(_LAST_APPLIED)
+    if spec:
+        try:
+            pod = json.loads(spec)
+        except ValueError:
+            pod = None
+        containers = ((pod.get("spec") or {}).get("containers")
+                      if isinstance(pod, dict) else None)
+        first = containers[0] if isinstance(containers, list) and containers else None
+        if isinstance(first, dict):
+            for key, name in (("livenessProbe", "LivenessProbe"),
+                              ("readinessProbe", "ReadinessProbe")):
+                probe = first.get(key)
+                run = probe.get("exec") if isinstance(probe, dict) else None
+                cmd = _command(run.get("command") if isinstance(run, dict) else None)
+                if cmd is not None:
+                    return {name: {"exe": cmd[0], "args": cmd[1:]}}
+    health = config.get("Healthcheck")
+    test = _command(health.get("Test") if isinstance(health, dict) else None)
+    if test is not None and test[0] == "CMD" and len(test) >= 2:
+        return {"Healthcheck": {"exe": _unquote(test[1]),
+                                "args": [_unquote(a) for a in test[2:]]}}
+    if test is not None and test[0] == "CMD-SHELL" and len(test) >= 2:
+        return {"Healthcheck": {"exe": "/bin/sh", "args": ["-c", test[1]]}}
+    return {}
+
+
 def info_from_inspect(doc: dict, type_num: int | None = None) -> dict:
     """A container record (capture container-JSON keys) from the Engine
     API's inspect answer, with libsinsp's docker parser's rules."""
@@ -203,6 +254,7 @@ def info_from_inspect(doc: dict, type_num: int | None = None) -> dict:
             "host_network": host.get("NetworkMode") == "host",
             "host_ipc": host.get("IpcMode") == "host",
             "is_pod_sandbox": name.startswith("k8s_POD")}
+    info.update(health_probes(config, labels))
     if type_num is not None:
         info["type"] = type_num
     return info

@@ -190,6 +190,27 @@ rm -rf "$IRD"
 mkdir -p "$IRD/bin" "$IRD/dev" "$IRD/proc" "$IRD/sys" "$IRD/tmp" "$IRD/etc"
 cp "$BUSYBOX" "$IRD/bin/busybox"
 cp "$OUT/kmod/falco.ko" "$IRD/falco.ko"
+
+# add_module KO DIR: unpack a kernel module into DIR, listed in DIR/order
+# (insmod order).
+add_module() {
+	name=$(basename "$1")
+	name=${name%%.ko*}.ko
+	mkdir -p "$2"
+	case "$1" in
+	*.xz) xz -dc "$1" ;;
+	*.zst) zstd -qdc "$1" ;;
+	*) cat "$1" ;;
+	esac >"$2/$name" || return 1
+	echo "$name" >>"$2/order"
+}
+# overlayfs (a module in Debian's kernels) for the overlay-layer checks
+mkdir -p "$IRD/lib/ovl"
+: >"$IRD/lib/ovl/order"
+for ko in $(modprobe --show-depends -S "$KVER" overlay 2>/dev/null |
+	    awk '$1 == "insmod" { print $2 }'); do
+	add_module "$ko" "$IRD/lib/ovl" || echo "KMODVM cannot unpack $ko"
+done
 if ! gcc -static -O2 -Wall -Wextra -Wno-sign-compare -Wno-unused-parameter \
 	-I"$ROOT/driver" -I"$ROOT/driver/kmod" -I"$ROOT/driver/bpf" \
 	-o "$IRD/kmod_test" "$ROOT/driver/kmod/test/kmod_test.c" \
@@ -241,14 +262,7 @@ if [ "$PYCHECK" = 1 ]; then
 		grep -q '/9p\.ko' "$OUT/9p-modules" ||
 			PY_STATUS="no 9p module in /lib/modules/$KVER"
 		for ko in $(cat "$OUT/9p-modules"); do
-			name=$(basename "$ko")
-			name=${name%%.ko*}.ko
-			case "$ko" in
-			*.xz) xz -dc "$ko" ;;
-			*.zst) zstd -qdc "$ko" ;;
-			*) cat "$ko" ;;
-			esac >"$IRD/lib/vm/$name" || PY_STATUS="cannot unpack $ko"
-			echo "$name" >>"$IRD/lib/vm/order"
+			add_module "$ko" "$IRD/lib/vm" || PY_STATUS="cannot unpack $ko"
 		done
 		# what kbench's actions read instead of the host's
 		echo 'root:*:19000:0:99999:7:::' >"$IRD/etc/shadow"
@@ -270,6 +284,9 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 ip link set lo up
 echo "KMODINIT kernel \$(uname -r) cpus \$(nproc)"
+for m in \$(cat /lib/ovl/order); do
+	insmod /lib/ovl/\$m || echo "KMODINIT insmod \$m failed"
+done
 if [ $RUN_TEST = 1 ]; then
 	if insmod /falco.ko ring_bytes=$RING_BYTES; then
 		echo "KMODINIT insmod ok"

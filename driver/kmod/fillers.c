@@ -36,6 +36,7 @@
 #include <uapi/linux/fcntl.h>
 #include <uapi/linux/openat2.h>
 #include <uapi/linux/memfd.h>
+#include <uapi/linux/magic.h>
 
 #include "record.h"
 #include "falco_events.h"
@@ -511,6 +512,24 @@ static u64 pidns_init_start(void)
 	return ts;
 }
 
+/*
+ * Which overlayfs layer the file of @inode is in: the upper one once it has
+ * an upper dentry (written, or copied up, after the image was built), else
+ * a lower one; 0 off overlayfs.  overlayfs embeds the inode in its struct
+ * ovl_inode with the upper dentry pointer right after it (4.19 to 6.12 at
+ * least); the pointer is read only for an inode of an overlayfs sb.
+ */
+static u32 overlay_layer(const struct inode *inode)
+{
+	const struct dentry *upper;
+
+	if (!inode || inode->i_sb->s_magic != OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	upper = READ_ONCE(*(struct dentry *const *)((const char *)inode +
+						    sizeof(*inode)));
+	return upper ? PPM_FD_UPPER_LAYER : PPM_FD_LOWER_LAYER;
+}
+
 static u64 cap_u64(kernel_cap_t c)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
@@ -606,6 +625,7 @@ static void fill_open(struct fk_evt *e, u16 type)
 		if (f) {
 			if (f->f_mode & FMODE_CREATED)
 				extra = PPM_O_F_CREATED;
+			extra |= overlay_layer(f->f_inode);
 			dev = f->f_inode->i_sb->s_dev;
 			ino = f->f_inode->i_ino;
 			fput(f);
@@ -1026,6 +1046,16 @@ static void fill_execve_x(struct fk_evt *e, u16 type)
 		/* an unlinked executable: memfd or deleted file */
 		if (ino->i_nlink == 0)
 			flags |= PPM_EXE_FROM_MEMFD;
+		/* on overlayfs: written after the image (container) was
+		 * built, or still the image's own */
+		switch (overlay_layer(ino)) {
+		case PPM_FD_UPPER_LAYER:
+			flags |= PPM_EXE_UPPER_LAYER;
+			break;
+		case PPM_FD_LOWER_LAYER:
+			flags |= PPM_EXE_LOWER_LAYER;
+			break;
+		}
 		if (euid == 0 || (mode & S_IWOTH) ||
 		    ((mode & S_IWUSR) && __kuid_val(ino->i_uid) == euid) ||
 		    ((mode & S_IWGRP) && __kgid_val(ino->i_gid) == egid))

@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -908,6 +909,140 @@ static void test_mask_and_disable(void)
 	reset_records();
 }
 
+/* ---- overlayfs: the layer of opened files and executables ---------- */
+
+#define OVL_DIR		"/tmp/ovl"
+#define OVL_MERGED	OVL_DIR "/merged"
+
+static int write_file(const char *path, const char *data, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	int r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, data, strlen(data)) == (ssize_t)strlen(data) ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			n = -1;
+	close(in);
+	close(out);
+	return n < 0 ? -1 : 0;
+}
+
+static int overlay_workload(void *arg)
+{
+	const char *files[] = { OVL_MERGED "/image-file", OVL_MERGED "/new-file",
+				OVL_DIR "/lower/image-file" };
+	char *argv[] = { "true", NULL };
+	size_t i;
+	pid_t pid;
+	int fd, st;
+
+	(void)arg;
+	for (i = 0; i < 3; i++) {
+		fd = open(files[i], O_RDONLY);
+		if (fd < 0)
+			return 10;
+		close(fd);
+	}
+	pid = fork();
+	if (!pid) {
+		execv(OVL_MERGED "/image-busybox", argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+		return 11;
+	return 0;
+}
+
+static const struct rec *open_exit_of(const char *path)
+{
+	const struct rec *r;
+	long at = -1;
+
+	while ((r = find(PPME_SYSCALL_OPENAT_2_X, -1, &at)) &&
+	       !param_is_str(r, 2, path))
+		;
+	return r;
+}
+
+/*
+ * Files and an executable on an overlayfs mount: the open exits' flags and
+ * the execve exit's flags name the layer, as the eBPF probe's do.
+ */
+static void test_overlay(void)
+{
+	const char *dirs[] = { OVL_DIR, OVL_DIR "/lower", OVL_DIR "/upper",
+			       OVL_DIR "/work", OVL_MERGED };
+	const struct rec *r;
+	size_t i;
+	long at = -1;
+	uint32_t flags;
+
+	for (i = 0; i < 5; i++)
+		mkdir(dirs[i], 0755);
+	if (write_file(OVL_DIR "/lower/image-file", "image", 0644) ||
+	    write_file(OVL_DIR "/upper/new-file", "later", 0644) ||
+	    copy_file("/bin/busybox", OVL_DIR "/lower/image-busybox")) {
+		fail("overlay: set up", "%s", strerror(errno));
+		return;
+	}
+	if (mount("overlay", OVL_MERGED, "overlay", 0,
+		  "lowerdir=" OVL_DIR "/lower,upperdir=" OVL_DIR "/upper,"
+		  "workdir=" OVL_DIR "/work")) {
+		fail("overlay: mount", "%s (is overlay.ko loaded?)", strerror(errno));
+		return;
+	}
+	drain();
+	reset_records();
+	CHECK("overlay: workload ran", run_child(overlay_workload, NULL) == 0,
+	      "failed");
+	drain();
+	fixup_records();
+	r = open_exit_of(OVL_MERGED "/image-file");
+	flags = r ? (uint32_t)param_s64(r, 3) : 0;
+	CHECK("overlay: lower-layer file open: FD_LOWER_LAYER",
+	      r && (flags & PPM_FD_LOWER_LAYER) && !(flags & PPM_FD_UPPER_LAYER),
+	      "flags %#x", flags);
+	r = open_exit_of(OVL_MERGED "/new-file");
+	flags = r ? (uint32_t)param_s64(r, 3) : 0;
+	CHECK("overlay: upper-layer file open: FD_UPPER_LAYER",
+	      r && (flags & PPM_FD_UPPER_LAYER) && !(flags & PPM_FD_LOWER_LAYER),
+	      "flags %#x", flags);
+	while ((r = find(PPME_SYSCALL_EXECVE_19_X, -1, &at)) &&
+	       !param_is_str(r, 27, OVL_MERGED "/image-busybox"))
+		;
+	flags = r ? (uint32_t)param_s64(r, 19) : 0;
+	CHECK("overlay: lower-layer executable: EXE_LOWER_LAYER",
+	      r && (flags & PPM_EXE_LOWER_LAYER) && !(flags & PPM_EXE_UPPER_LAYER),
+	      "flags %#x", flags);
+	r = open_exit_of(OVL_DIR "/lower/image-file");	/* the tmpfs under it */
+	flags = r ? (uint32_t)param_s64(r, 3) : 0;
+	CHECK("overlay: no layer off overlayfs",
+	      r && !(flags & (PPM_FD_UPPER_LAYER | PPM_FD_LOWER_LAYER)),
+	      "flags %#x%s", flags, r ? "" : " (no open exit)");
+	umount(OVL_MERGED);
+	reset_records();
+}
+
 static void test_drops(void)
 {
 	struct fk_counters c;
@@ -1349,6 +1484,7 @@ int main(int argc, char **argv)
 	reset_records();
 
 	test_mask_and_disable();
+	test_overlay();
 	test_concurrent_drain();
 	test_drops();
 	test_rmmod(1);

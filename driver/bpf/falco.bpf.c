@@ -1862,14 +1862,7 @@ __noinline int fb_fill_execve_x(__u32 type)
 			flags |= PPM_EXE_FROM_MEMFD;
 		/* on overlayfs: written after the image (container) was
 		 * built, or still the image's own */
-		switch (overlay_layer(ino)) {
-		case PPM_FD_UPPER_LAYER:
-			flags |= PPM_EXE_UPPER_LAYER;
-			break;
-		case PPM_FD_LOWER_LAYER:
-			flags |= PPM_EXE_LOWER_LAYER;
-			break;
-		}
+		flags |= PPM_EXE_LAYER(overlay_layer(ino));
 		if (euid == 0 || (mode & FB_S_IWOTH) ||
 		    ((mode & FB_S_IWUSR) && BPF_CORE_READ(ino, i_uid.val) == euid) ||
 		    ((mode & FB_S_IWGRP) && BPF_CORE_READ(ino, i_gid.val) == egid))

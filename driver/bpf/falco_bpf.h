@@ -115,6 +115,10 @@ struct fb_config {
 #define PPM_EXE_UPPER_LAYER	(1 << 1)
 #define PPM_EXE_FROM_MEMFD	(1 << 2)
 #define PPM_EXE_LOWER_LAYER	(1 << 3)
+/* execve's flag for the overlayfs layer (PPM_FD_*_LAYER) of its file */
+#define PPM_EXE_LAYER(layer)						\
+	((layer) == PPM_FD_UPPER_LAYER ? PPM_EXE_UPPER_LAYER :		\
+	 (layer) == PPM_FD_LOWER_LAYER ? PPM_EXE_LOWER_LAYER : 0)
 /* execveat_flags */
 #define PPM_EXVAT_AT_EMPTY_PATH		(1 << 0)
 #define PPM_EXVAT_AT_SYMLINK_NOFOLLOW	(1 << 1)

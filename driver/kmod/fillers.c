@@ -1048,14 +1048,7 @@ static void fill_execve_x(struct fk_evt *e, u16 type)
 			flags |= PPM_EXE_FROM_MEMFD;
 		/* on overlayfs: written after the image (container) was
 		 * built, or still the image's own */
-		switch (overlay_layer(ino)) {
-		case PPM_FD_UPPER_LAYER:
-			flags |= PPM_EXE_UPPER_LAYER;
-			break;
-		case PPM_FD_LOWER_LAYER:
-			flags |= PPM_EXE_LOWER_LAYER;
-			break;
-		}
+		flags |= PPM_EXE_LAYER(overlay_layer(ino));
 		if (euid == 0 || (mode & S_IWOTH) ||
 		    ((mode & S_IWUSR) && __kuid_val(ino->i_uid) == euid) ||
 		    ((mode & S_IWGRP) && __kgid_val(ino->i_gid) == egid))

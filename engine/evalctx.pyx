@@ -140,4 +140,6 @@ cdef str value_to_text(Value *v, str ftype):
         # libsinsp's form for a field with several values: "(a,b)".
         return "(" + ",".join(x.decode("utf-8", "replace") if isinstance(x, bytes)
                               else str(x) for x in <object>v.obj) + ")"
+    if v.kind == VK_DOUBLE:
+        return "%.1f" % v.d         # libsinsp prints doubles with one decimal
     return str(value_to_python(v))

@@ -210,7 +210,7 @@ thread.vtid|INT64||id of the thread in its pid namespace
 thread.exectime|RELTIME||CPU time of the last scheduled slice
 thread.totexectime|RELTIME||total CPU time of the thread
 thread.cgroups|CHARBUF||all cgroups of the thread
-thread.cgroup|CHARBUF|K|cgroup of the thread for one subsystem
+thread.cgroup|CHARBUF|Kd|cgroup of the thread for one subsystem (thread.cgroup.cpu)
 thread.nametid|CHARBUF||process name and thread id
 thread.cpu|UINT64||CPU ticks the thread used since its previous procinfo event (at most 100)
 thread.cpu.user|UINT64||user-mode CPU ticks the thread used since its previous procinfo event

@@ -280,12 +280,14 @@ cdef uint64_t _args_length(list args):
     return n + (len(args) - 1 if args else 0)
 
 
-cdef uint64_t _count_threads(StateEngine st, int64_t who, bint by_parent):
+cdef uint64_t _count_threads(StateEngine st, int64_t who, bint by_parent,
+                             bint but_leader=False):
     cdef uint64_t n = 0
     cdef ThreadInfo x
     for obj in st.threads.values():
         x = <ThreadInfo>obj
-        if (x.ptid if by_parent else x.pid) == who:
+        if (x.ptid if by_parent else x.pid) == who and \
+                not (but_leader and x.tid == x.pid):
             n += 1
     return n
 
@@ -427,7 +429,9 @@ cdef class ProcField(FieldExtractor):
                 if b is None:
                     return 0
                 return set_bytes(out, b)
-            return ctx.set_str(out, b" ".join(t.env))
+            # (sysdig shows no separators for the empty entries a zeroed
+            # tail of the captured environment leaves)
+            return ctx.set_str(out, b" ".join(t.env).rstrip(b" "))
         if code == P_AENV:
             if self.key is None:
                 return ctx.set_str(out, b" ".join(t.env))
@@ -489,10 +493,12 @@ cdef class ProcField(FieldExtractor):
                 x = t
             if code == P_FDLIMIT:
                 return set_int(out, x.fdlimit)
-            if x.fdlimit <= 0:
-                return 0
+            # libsinsp's get_fd_usage_pct_d: 0 with the limit unknown,
+            # at most 100.
             out.kind = VK_DOUBLE
-            out.d = 100.0 * len(t.fds) / x.fdlimit
+            out.d = 0.0
+            if x.fdlimit > 0:
+                out.d = min(100.0 * len(t.fds) / x.fdlimit, 100.0)
             return 0
         if P_THREAD_VMSIZE <= code <= P_THREAD_VMRSS_B:
             # Per thread: only the main thread holds the process's memory.
@@ -519,7 +525,9 @@ cdef class ProcField(FieldExtractor):
         if code == P_NTHREADS:
             return set_uint(out, _count_threads(st, t.pid, False))
         if code == P_NCHILDS:
-            return set_uint(out, _count_threads(st, t.tid, True))
+            # The process's threads but its leader (libsinsp's "child
+            # threads"), not the processes it started.
+            return set_uint(out, _count_threads(st, t.pid, False, True))
         if code == P_FALSE:
             return set_bool(out, False)
         if code == P_CGROUPS:
@@ -1215,7 +1223,12 @@ cdef class ContainerField(FieldExtractor):
         labels = info.get("labels") or {}
         if code == K_POD_LABEL or code == K_POD_LABELS:
             # A CRI runtime answers with the pod's own labels (libsinsp reads
-            # the sandbox's); other records have only the container's.
+            # the sandbox's); other records have only the container's, and
+            # a container outside a pod has no pod labels.
+            if not (info.get("pod_sandbox_labels") or
+                    labels.get("io.kubernetes.pod.uid") or
+                    labels.get("io.kubernetes.sandbox.id")):
+                return 0
             labels = info.get("pod_sandbox_labels") or labels
         if code == K_POD_IP:
             # The pod's address, known from the CRI sandbox status; an

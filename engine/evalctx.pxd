@@ -101,7 +101,8 @@ cdef class StateHook:
 cdef class FieldExtractor:
     cdef readonly str field      # as written: "proc.aname[2]"
     cdef readonly str ftype      # Falco type name: CHARBUF, UINT64, ...
+    cdef public bint hex_text    # printed in hex (libsinsp's PF_HEX: fd.dev)
     cdef int extract(self, EventCtx ctx, Value *out) except -1
 
 cdef object value_to_python(Value *v)
-cdef str value_to_text(Value *v, str ftype)
+cdef str value_to_text(Value *v, str ftype, bint hex_text=*)

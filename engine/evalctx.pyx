@@ -105,7 +105,7 @@ cdef class FieldExtractor:
         v.kind = VK_NONE
         v.obj = NULL
         self.extract(ctx, &v)
-        return value_to_text(&v, self.ftype)
+        return value_to_text(&v, self.ftype, self.hex_text)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.field}>"
@@ -129,9 +129,13 @@ cdef object value_to_python(Value *v):
     return None
 
 
-cdef str value_to_text(Value *v, str ftype):
+cdef str value_to_text(Value *v, str ftype, bint hex_text=False):
     if v.kind == VK_NONE:
         return "<NA>"
+    if hex_text and v.kind == VK_INT:
+        return "%X" % v.i
+    if hex_text and v.kind == VK_UINT:
+        return "%X" % v.u
     if v.kind == VK_STR:
         return v.s[:v.n].decode("utf-8", "replace")
     if v.kind == VK_BOOL:

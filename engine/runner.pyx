@@ -98,7 +98,7 @@ cdef class OutputFormat:
             v.kind = VK_NONE
             v.obj = NULL
             ex.extract(ctx, &v)
-            parts.append(_escape_text(value_to_text(&v, ex.ftype)))
+            parts.append(_escape_text(value_to_text(&v, ex.ftype, ex.hex_text)))
             parts.append(self.literals[i + 1])
             py = value_to_python(&v)
             if isinstance(py, bytes):

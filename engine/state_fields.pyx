@@ -937,10 +937,12 @@ cdef class FdField(FieldExtractor):
             return set_int(out, <int64_t>fi.ino)
         if code == F_DEV:
             return set_int(out, fi.dev)
+        # The drivers record dev as the kernel's new_encode_dev (stat's
+        # st_dev layout): major in bits 8-19, minor in 0-7 and 20-31.
         if code == F_DEV_MAJOR:
-            return set_int(out, (fi.dev >> 20) & 0xfff)
+            return set_int(out, (fi.dev >> 8) & 0xfff)
         if code == F_DEV_MINOR:
-            return set_int(out, fi.dev & 0xfffff)
+            return set_int(out, (fi.dev & 0xff) | ((fi.dev >> 12) & 0xfff00))
         if code == F_SOCKFAMILY:
             if is_inet(fi.type) or is_serv(fi.type):
                 return set_bytes(out, b"ip")
@@ -1493,7 +1495,8 @@ cdef class PathField(FieldExtractor):
             if fi is None:
                 continue
             if code == L_NAMES:
-                items.append((<FdInfo>fi).name)
+                # (sysdig writes <NA> for a descriptor with no name)
+                items.append((<FdInfo>fi).name or b"<NA>")
             elif is_inet((<FdInfo>fi).type):
                 if code == L_CIPS:
                     items.append(str(_ipobj(<FdInfo>fi, False)).encode())
@@ -1503,6 +1506,8 @@ cdef class PathField(FieldExtractor):
                     items.append(str((<FdInfo>fi).sport).encode())
                 else:
                     items.append(str((<FdInfo>fi).dport).encode())
+        if not items:
+            return 0            # nothing to list: <NA>, as libsinsp
         return ctx.set_str(out, b",".join(items))
 
 
@@ -1553,6 +1558,7 @@ def make(str name, object arg):
         ff = FdField(shown, ftype)
         ff.code = _FD_CODES[name]
         ff.fdarg = -1
+        ff.hex_text = ff.code == F_DEV      # libsinsp prints fd.dev in hex
         if ff.code == F_TYPES and arg is not None:
             ff.fdarg = int(arg) if str(arg).isdigit() else -2   # -2: never open
         return ff

@@ -309,7 +309,7 @@ CUSTOM_RULES = """
 - rule: e2e symlink to shadow
   desc: a symlink pointing at /etc/shadow, path relative to the cwd
   condition: evt.type in (symlink, symlinkat) and evt.rawres = 0 and evt.arg.target = /etc/shadow
-  output: "symlink (pid=%proc.pid cwd=%proc.cwd link=%evt.rawarg.linkpath resolved=%fs.path.target)"
+  output: "symlink (pid=%proc.pid cwd=%proc.cwd link=%evt.rawarg.linkpath resolved=%fs.path.target source=%fs.path.source raw=%fs.path.sourceraw,%fs.path.targetraw)"
   priority: WARNING
 
 - rule: e2e container process
@@ -507,6 +507,9 @@ def test_custom_relative_symlink_resolved_from_cwd(custom):
     assert f["proc.cwd"] == work + "/"
     assert f["evt.rawarg.linkpath"] == "shadow-link"
     assert f["fs.path.target"] == f"{work}/shadow-link"
+    # The source (what the link points at) and both paths as passed.
+    assert f["fs.path.source"] == f["fs.path.sourceraw"] == "/etc/shadow"
+    assert f["fs.path.targetraw"] == "shadow-link"
     assert f["proc.cmdline"] == "ln -s /etc/shadow shadow-link"
 
 

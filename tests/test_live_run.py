@@ -269,6 +269,8 @@ def test_overlayfs_layers_live(tmp_path: Path):
     upper_f = state_fields.make("fd.is_upper_layer", None)
     lower_f = state_fields.make("fd.is_lower_layer", None)
     name_f = state_fields.make("fd.name", None)
+    ino_f = state_fields.make("fd.ino", None)
+    inodes = {}
     exe_f = [state_fields.make(n, None) for n in
              ("proc.exepath", "proc.is_exe_upper_layer", "proc.is_exe_lower_layer")]
     seen, execs = {}, {}
@@ -278,6 +280,7 @@ def test_overlayfs_layers_live(tmp_path: Path):
         if ev.name in ("open", "openat", "openat2") and ev.dir == "<" \
                 and ev.tid == os.getpid():
             seen[name_f.text(ctx)] = (upper_f.text(ctx), lower_f.text(ctx))
+            inodes[name_f.text(ctx)] = ino_f.text(ctx)
         if ev.name == "execve" and ev.dir == "<":
             path, up, low = (f.text(ctx) for f in exe_f)
             execs[path] = (up, low)
@@ -290,6 +293,8 @@ def test_overlayfs_layers_live(tmp_path: Path):
     assert seen.get(str(merged / "image-file")) == ("false", "true"), seen
     assert seen.get(str(merged / "new-file")) == ("true", "false"), seen
     assert seen.get(str(tmp_path / "plain-file")) == ("false", "false"), seen
+    plain = tmp_path / "plain-file"
+    assert inodes[str(plain)] == str(os.stat(plain).st_ino)     # fd.ino
     # The executables: the image's own, and one added in the upper layer.
     assert execs.get(str(merged / "image-true")) == ("false", "true"), execs
     assert execs.get(str(merged / "new-true")) == ("true", "false"), execs

@@ -1214,6 +1214,12 @@ cdef class ContainerField(FieldExtractor):
             return 0
         if code == C_PRIVILEGED:
             return set_bool(out, bool(info.get("privileged")))
+        if code == C_HOST_PID or code == C_HOST_NET or code == C_HOST_IPC:
+            # The host namespaces the container shares (false when the
+            # record does not say, as libsinsp's defaults).
+            return set_bool(out, bool(info.get(
+                "host_pid" if code == C_HOST_PID else
+                "host_network" if code == C_HOST_NET else "host_ipc")))
         if code in _PROBE_KEYS:
             v = _probe_text(info.get(_PROBE_KEYS[code]))
             return ctx.set_str(out, b"NONE" if v is None else v)
@@ -1344,7 +1350,9 @@ cdef class ExecTimeField(FieldExtractor):
             prev = self.last_switch.get(ctx.evt.cpu)
             if prev is not None:
                 last = prev
-                if last != 0:
+                # (a timestamp going back, e.g. a second capture through
+                # the same rules, is no CPU time)
+                if last != 0 and ts >= last:
                     d = ts - last
             self.last_switch[ctx.evt.cpu] = ts
         if not self.total:
@@ -1352,9 +1360,9 @@ cdef class ExecTimeField(FieldExtractor):
         if ctx.thread is None:
             return 0
         tid = (<ThreadInfo>ctx.thread).tid
-        d += self.sums.get(tid, 0)
-        self.sums[tid] = d
-        return set_uint(out, d)
+        total = (self.sums.get(tid, 0) + d) & 0xFFFFFFFFFFFFFFFF
+        self.sums[tid] = total
+        return set_uint(out, <uint64_t>total)
 
 
 # --- fs.path.* and fdlist.* ---------------------------------------------------

@@ -389,3 +389,32 @@ def test_container_start_ts_is_its_pid_namespace_start(tmp_path):
         "host <NA> <NA>"]
     start_ts = alerts[0].output_fields["container.start_ts"]
     assert start_ts == start
+
+
+def test_record_fields_full_id_labels_and_host_namespaces(tmp_path):
+    """container.full_id, container.labels and container.host_* from the
+    record the Engine API lookup makes: a container sharing the host's pid,
+    network and IPC namespaces, and one with its own."""
+    shared = json.loads(json.dumps(INSPECT))
+    shared["HostConfig"].update(PidMode="host", NetworkMode="host", IpcMode="host")
+    shared["Config"]["Labels"] = {"app": "web", "tier": "front"}
+    own = json.loads(json.dumps(INSPECT))
+    own["Id"] = CID2
+    own["Config"]["Labels"] = {}
+    resolver = ContainerResolver([str(tmp_path / "none.sock")])
+    resolver.ready.extend([info_from_inspect(shared, 0), info_from_inspect(own, 0)])
+    loaded = load_rules([("test.yaml", """
+- rule: exec anywhere
+  desc: t
+  condition: evt.type = execve and evt.dir = <
+  output: "%container.full_id|%container.labels|%container.host_pid|%container.host_network|%container.host_ipc"
+  priority: WARNING
+""")])
+    det = build_detector(loaded, first_match=False, state=new_state())
+    assert not det.warnings, det.warnings
+    alerts = list(det.run([resolver.take_events(), scan_records(
+        _execve(1000, 700, "nginx", CID) + _execve(2000, 701, "sh", CID2))]))
+    assert [a.output for a in alerts] == [
+        f"{CID}|app:web, tier:front|true|true|true",
+        f"{CID2}|<NA>|false|false|false"]
+    resolver.close()

@@ -317,13 +317,19 @@ def test_health_probes_from_inspect():
     assert "Healthcheck" in health_probes(shell, labels)
 
 
-PROBE_RULES = """
+def _exec_detector(output: str):
+    """A detector (offline state) whose one rule reports `output` for every
+    execve exit."""
+    loaded = load_rules([("test.yaml", f"""
 - rule: exec anywhere
-  desc: every exec, with its container's probes
+  desc: every exec
   condition: evt.type = execve and evt.dir = <
-  output: "%container.healthcheck|%container.liveness_probe|%container.readiness_probe"
+  output: "{output}"
   priority: WARNING
-"""
+""")])
+    det = build_detector(loaded, first_match=False, state=new_state())
+    assert not det.warnings, det.warnings
+    return det
 
 
 def test_probe_fields_read_the_container_record(tmp_path):
@@ -338,9 +344,8 @@ def test_probe_fields_read_the_container_record(tmp_path):
     resolver.ready.extend([info_from_inspect(inspect, 0), info_from_inspect(other, 0)])
     announced = resolver.take_events()
     assert announced is not None and len(announced) == 2
-    loaded = load_rules([("test.yaml", PROBE_RULES)])
-    det = build_detector(loaded, first_match=False, state=new_state())
-    assert not det.warnings, det.warnings
+    det = _exec_detector(
+        "%container.healthcheck|%container.liveness_probe|%container.readiness_probe")
     host = execve_in_cgroup(3000, 502, "ls", "/user.slice")
     alerts = list(det.run([announced, scan_records(
         _execve(1000, 500, "nginx", CID) + _execve(2000, 501, "sh", CID2) + host)]))
@@ -366,15 +371,7 @@ def test_container_start_ts_is_its_pid_namespace_start(tmp_path):
     """container.start_ts is when the container's pid namespace started (its
     init's start time, from the clone), as libsinsp has it; duration is the
     time since then.  <NA> on the host and where the start is unknown."""
-    loaded = load_rules([("test.yaml", """
-- rule: exec anywhere
-  desc: t
-  condition: evt.type = execve and evt.dir = <
-  output: "%container.id %container.start_ts %container.duration"
-  priority: WARNING
-""")])
-    det = build_detector(loaded, first_match=False, state=new_state())
-    assert not det.warnings, det.warnings
+    det = _exec_detector("%container.id %container.start_ts %container.duration")
     start = 1_700_000_000_000_000_000
     docker = f"/system.slice/docker-{CID}.scope"
     stream = (_clone_child(start + 5_000, 600, docker, start)
@@ -403,15 +400,8 @@ def test_record_fields_full_id_labels_and_host_namespaces(tmp_path):
     own["Config"]["Labels"] = {}
     resolver = ContainerResolver([str(tmp_path / "none.sock")])
     resolver.ready.extend([info_from_inspect(shared, 0), info_from_inspect(own, 0)])
-    loaded = load_rules([("test.yaml", """
-- rule: exec anywhere
-  desc: t
-  condition: evt.type = execve and evt.dir = <
-  output: "%container.full_id|%container.labels|%container.host_pid|%container.host_network|%container.host_ipc"
-  priority: WARNING
-""")])
-    det = build_detector(loaded, first_match=False, state=new_state())
-    assert not det.warnings, det.warnings
+    det = _exec_detector("%container.full_id|%container.labels|%container.host_pid"
+                         "|%container.host_network|%container.host_ipc")
     alerts = list(det.run([resolver.take_events(), scan_records(
         _execve(1000, 700, "nginx", CID) + _execve(2000, 701, "sh", CID2))]))
     assert [a.output for a in alerts] == [

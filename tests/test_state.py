@@ -142,8 +142,10 @@ def sysdig_rows(path, fields):
     return rows
 
 
-def differential(capture, fields=DIFF_FIELDS):
-    """(compared values, Counter of mismatches per field, examples)."""
+def differential(capture, fields=DIFF_FIELDS, normalize=None):
+    """(compared values, Counter of mismatches per field, examples).
+    `normalize(field, sysdig value, {field: sysdig value})` gives the value
+    ours should read, or None where the two are not comparable."""
     path = CAPTURES / capture
     ours, _ = our_rows(path, fields)
     theirs = sysdig_rows(path, fields)
@@ -154,12 +156,29 @@ def differential(capture, fields=DIFF_FIELDS):
         mine = ours.get(num)
         if mine is None:
             continue
+        row = dict(zip(fields, sd)) if normalize is not None else None
         for f, a, b in zip(fields, sd, mine):
+            if normalize is not None:
+                a = normalize(f, a, row)
+                if a is None:
+                    continue
             compared += 1
             if a != b:
                 bad[f] += 1
                 examples.setdefault(f, (num, a, b))
     return compared, bad, examples
+
+
+def assert_agrees(capture, known, fields=DIFF_FIELDS, normalize=None):
+    """Every mismatch with sysdig on `capture` is one `known` allows."""
+    compared, bad, examples = differential(capture, fields, normalize)
+    unexpected = {f: n for f, n in bad.items()
+                  if n > known.get((capture, f), (0, ""))[0]}
+    # (empty.scap and privileged.scap have no event sysdig prints)
+    assert not unexpected, (
+        f"{sum(unexpected.values())} of {compared} values differ: "
+        + "; ".join(f"{f}: {n} (e.g. evt {examples[f][0]}: sysdig={examples[f][1]!r} "
+                    f"ours={examples[f][2]!r})" for f, n in unexpected.items()))
 
 
 # --- differential test ---------------------------------------------------------
@@ -169,14 +188,7 @@ def differential(capture, fields=DIFF_FIELDS):
 @pytest.mark.parametrize("capture", [c for c in (_captures() if CAPTURES.is_dir() else [])
                                      if c not in UNREADABLE])
 def test_fields_agree_with_sysdig(capture):
-    compared, bad, examples = differential(capture)
-    unexpected = {f: n for f, n in bad.items()
-                  if n > KNOWN_DIFFS.get((capture, f), (0, ""))[0]}
-    # (empty.scap and privileged.scap have no event sysdig prints)
-    assert not unexpected, (
-        f"{sum(unexpected.values())} of {compared} values differ: "
-        + "; ".join(f"{f}: {n} (e.g. evt {examples[f][0]}: sysdig={examples[f][1]!r} "
-                    f"ours={examples[f][2]!r})" for f, n in unexpected.items()))
+    assert_agrees(capture, KNOWN_DIFFS)
 
 
 # More fields, each next to sysdig on every capture, with what sysdig 0.29.3
@@ -234,27 +246,7 @@ def _sysdig_value(field: str, value: str, row: dict[str, str]) -> str | None:
 @pytest.mark.parametrize("capture", [c for c in (_captures() if CAPTURES.is_dir() else [])
                                      if c not in UNREADABLE])
 def test_more_fields_agree_with_sysdig(capture):
-    path = CAPTURES / capture
-    fields = MORE_DIFF_FIELDS
-    ours, _ = our_rows(path, fields)
-    theirs = sysdig_rows(path, fields)
-    bad = Counter()
-    examples = {}
-    for num, sd in theirs.items():
-        mine = ours.get(num)
-        if mine is None:
-            continue
-        row = dict(zip(fields, sd))
-        for f, a, b in zip(fields, sd, mine):
-            a = _sysdig_value(f, a, row)
-            if a is not None and a != b:
-                bad[f] += 1
-                examples.setdefault(f, (num, a, b))
-    unexpected = {f: n for f, n in bad.items()
-                  if n > MORE_KNOWN_DIFFS.get((capture, f), (0, ""))[0]}
-    assert not unexpected, "; ".join(
-        f"{f}: {n} (e.g. evt {examples[f][0]}: sysdig={examples[f][1]!r} "
-        f"ours={examples[f][2]!r})" for f, n in unexpected.items())
+    assert_agrees(capture, MORE_KNOWN_DIFFS, MORE_DIFF_FIELDS, _sysdig_value)
 
 
 # --- unit tests on concrete state ------------------------------------------------

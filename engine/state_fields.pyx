@@ -280,6 +280,13 @@ cdef uint64_t _args_length(list args):
     return n + (len(args) - 1 if args else 0)
 
 
+cdef bytes _env_text(list env):
+    """The environment as proc.env (and proc.aenv without a name) print it:
+    space separated, with no separators for the empty entries a zeroed tail
+    of the captured environment leaves (as sysdig shows it)."""
+    return b" ".join(env).rstrip(b" ")
+
+
 cdef uint64_t _count_threads(StateEngine st, int64_t who, bint by_parent,
                              bint but_leader=False):
     cdef uint64_t n = 0
@@ -429,12 +436,10 @@ cdef class ProcField(FieldExtractor):
                 if b is None:
                     return 0
                 return set_bytes(out, b)
-            # (sysdig shows no separators for the empty entries a zeroed
-            # tail of the captured environment leaves)
-            return ctx.set_str(out, b" ".join(t.env).rstrip(b" "))
+            return ctx.set_str(out, _env_text(t.env))
         if code == P_AENV:
             if self.key is None:
-                return ctx.set_str(out, b" ".join(t.env))
+                return ctx.set_str(out, _env_text(t.env))
             for a in [t] + ancestors(st, t):
                 b = env_value((<ThreadInfo>a).env, self.key)
                 if b is not None:

@@ -9,6 +9,7 @@ from cpython.ref cimport PyObject
 
 from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport EventCtx, StateHook
+from falco_engine.fdtable cimport FdTable, fd_find
 
 # Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)),
 # and the tids it can hold (a tag is tid + 1 in 31 bits).
@@ -85,7 +86,7 @@ cdef class ThreadInfo:
     cdef public bint exe_upper_layer
     cdef public bint exe_lower_layer
     cdef public bint exe_from_memfd
-    cdef public dict fds            # {fd: FdInfo}; threads of one process share it
+    cdef public FdTable fds         # fd -> FdInfo; threads of one process share it
     cdef public bint closed         # procexit seen, removal pending
     cdef public int nthreads        # main thread: its process's other threads known
     cdef public uint64_t cpu_user       # ticks at the last procinfo event
@@ -110,6 +111,12 @@ cdef class ThreadInfo:
     cdef bint is_main(self)
 
 
+cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):
+    """Thread `t`'s descriptor `fd`, or None."""
+    cdef PyObject *found = fd_find(t.fds, fd)
+    return None if found == NULL else <FdInfo>found
+
+
 cdef class StateEngine(StateHook):
     cdef public dict threads        # {tid: ThreadInfo}
     cdef public dict users          # {uid: (name bytes, home bytes, shell bytes)}
@@ -130,9 +137,9 @@ cdef class StateEngine(StateHook):
     # Removals deferred until the next event, as libsinsp does, so that the
     # event that causes them is still evaluated against the old state.
     cdef object pending_tid
-    cdef object pending_fd_table    # the first pending close: its table
+    cdef FdTable pending_fd_table   # the first pending close: its table
     cdef int64_t pending_fd_num     # and fd (most flushes have just one)
-    cdef list pending_fds           # [(fd table dict, fd)], any others
+    cdef list pending_fds           # [(FdTable, fd)], any others
     cdef bint has_pending           # either of the two is set
     cdef public bint live            # unknown tids are read from /proc
     cdef public uint64_t boot_ts_epoch  # host boot, epoch ns (0 unknown)

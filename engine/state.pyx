@@ -40,6 +40,7 @@ from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
 )
+from falco_engine.fdtable cimport FdTable, fd_find
 from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import table as _table
 
@@ -911,7 +912,7 @@ cdef class ThreadInfo:
         self.gid = 0
         self.loginuid = 0       # libsinsp's default for threads it creates
         self.fdlimit = -1
-        self.fds = {}
+        self.fds = FdTable()
         self.lastevent_fd = 0       # libsinsp's initial value: fd 0 until an
         self.lastevent_type = -1    # enter event says otherwise
         self.enter_buf = NULL
@@ -1026,6 +1027,21 @@ cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
     elif (<ThreadInfo>tp).lastevent_type + 1 != et:
         (<ThreadInfo>tp).enter_len = 0
     return 0
+
+
+cdef FdTable _copy_fds(FdTable src):
+    """A new process's table: a copy of each of the caller's descriptors."""
+    cdef FdTable dst = FdTable.__new__(FdTable)
+    cdef uint32_t i
+    cdef PyObject *v
+    if src.count == 0:
+        return dst
+    dst._resize(src.count)
+    for i in range(src.mask + 1):
+        v = src.slots[i].value
+        if v != NULL and v != <PyObject *>None:
+            dst.put(src.slots[i].fd, (<FdInfo>v).copy())
+    return dst
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
@@ -1143,7 +1159,7 @@ cdef class StateEngine(StateHook):
             for fdi in getattr(ti, "fds", {}).values():
                 fi = _fdinfo_from_table(fdi)
                 if fi is not None:
-                    t.fds[fi.fd] = fi
+                    t.fds.put(fi.fd, fi)
             self.threads[t.tid] = t
         self._clear_hot()
         # Threads share their process's fd table (the main thread's).
@@ -1151,8 +1167,9 @@ cdef class StateEngine(StateHook):
             if t.tid != t.pid:
                 mt = self.threads.get(t.pid)
                 if mt is not None:
-                    for k, v in t.fds.items():
-                        mt.fds.setdefault(k, v)
+                    for k, v in t.fds.sorted_items():
+                        if fd_find(mt.fds, k) == NULL:
+                            mt.fds.put(k, v)
                     t.fds = mt.fds
         self._recount_threads()
         for u in getattr(tables, "users", []):
@@ -1367,12 +1384,12 @@ cdef class StateEngine(StateHook):
 
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi):
         """Add (or replace) fd `fd`; a full table drops the new fd, as libsinsp."""
-        cdef dict fds = t.fds
+        cdef FdTable fds = t.fds
         fi.fd = fd
-        if len(fds) >= self.max_fds and fd not in fds:
+        if fds.count >= self.max_fds and fd_find(fds, fd) == NULL:
             self.n_fd_drops += 1
             return None
-        fds[fd] = fi
+        fds.put(fd, fi)
         self.n_fds_added += 1
         return fi
 
@@ -1383,12 +1400,12 @@ cdef class StateEngine(StateHook):
         cdef tuple item
         self.has_pending = False
         if self.pending_fd_table is not None:
-            if (<dict>self.pending_fd_table).pop(self.pending_fd_num, None) is not None:
+            if self.pending_fd_table.discard(self.pending_fd_num):
                 self.n_fds_removed += 1
             self.pending_fd_table = None
         if self.pending_fds:
             for item in self.pending_fds:
-                if (<dict>item[0]).pop(item[1], None) is not None:
+                if (<FdTable>item[0]).discard(<int64_t>item[1]):
                     self.n_fds_removed += 1
             self.pending_fds = []
         if self.pending_tid is not None:
@@ -1483,7 +1500,7 @@ cdef class StateEngine(StateHook):
                     t.enter_len = 0
                 elif ef & EF_USES_FD and act != A_NONE:
                     # Its parser sees the fd as it was before the call.
-                    ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
+                    ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
         if act != A_NONE:
             self._dispatch(ctx, t, act, et)
         if t is None:
@@ -1574,7 +1591,7 @@ cdef class StateEngine(StateHook):
                         t.enter_len = 0
                         ctx_set_fd(ctx, None)
                     elif fe_event_table[et].flags & EF_USES_FD:
-                        ctx_set_fd(ctx, t.fds.get(t.lastevent_fd))
+                        ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
                     else:
                         ctx_set_fd(ctx, None)
                     self._dispatch(ctx, t, ACTION[et], et)
@@ -1697,7 +1714,7 @@ cdef class StateEngine(StateHook):
         elif dirfd == PPM_AT_FDCWD:
             sdir = t.cwd
         else:
-            dfi = t.fds.get(dirfd)
+            dfi = fd_of(t, dirfd)
             sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(dfi.name)
         if fd < 0:
             return 0
@@ -2171,7 +2188,7 @@ cdef class StateEngine(StateHook):
         t.flags &= PPM_CL_CLONE_INVERTED
         # ... and the kernel closed its close-on-exec descriptors (removed
         # at the next event, like a close, so this exit still sees them).
-        for fi in t.fds.values():
+        for fi in t.fds.values() if t.fds.count else ():
             if _close_on_exec(fi):
                 self.pending_fds.append((t.fds, fi.fd))
                 self.has_pending = True
@@ -2265,7 +2282,7 @@ cdef class StateEngine(StateHook):
         if not (flags & PPM_CL_CLONE_THREAD):
             child.pid = childtid
             # A new process gets a copy of the caller's descriptors.
-            child.fds = {k: (<FdInfo>f).copy() for k, f in pt.fds.items()}
+            child.fds = _copy_fds(pt.fds)
         else:
             mt = _hot_find(self, child.pid)
             if mt is None:
@@ -2491,7 +2508,7 @@ cdef class StateEngine(StateHook):
     def fds(self, int64_t pid):
         """{fd: FdInfo} of process `pid` (its main thread's table)."""
         cdef ThreadInfo t = self.threads.get(pid)
-        return {} if t is None else dict(t.fds)
+        return {} if t is None else dict(t.fds.sorted_items())
 
     def user_name(self, uint32_t uid):
         u = self.users.get(uid)
@@ -2610,7 +2627,7 @@ def thread_from_proc(str root, long pid, long tid):
             else:
                 fi.type = FD_UNKNOWN
                 fi.name = link
-            t.fds[fi.fd] = fi
+            t.fds.put(fi.fd, fi)
     return t
 
 

@@ -20,7 +20,7 @@ from falco_engine.evalctx cimport (
     VK_IP, VK_DOUBLE, VK_LIST, ctx_fd,
 )
 from falco_engine.event_table cimport fe_event_table
-from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo
+from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
@@ -484,7 +484,7 @@ cdef class ProcField(FieldExtractor):
         if code == P_CAP_INH:
             return ctx.set_str(out, caps_to_string(t.cap_inheritable))
         if code == P_FDOPENCOUNT:
-            return set_uint(out, len(t.fds))
+            return set_uint(out, t.fds.count)
         if code == P_VMSIZE:
             return set_uint(out, t.vmsize_kb)
         if code == P_VMRSS:
@@ -503,7 +503,7 @@ cdef class ProcField(FieldExtractor):
             out.kind = VK_DOUBLE
             out.d = 0.0
             if x.fdlimit > 0:
-                out.d = min(100.0 * len(t.fds) / x.fdlimit, 100.0)
+                out.d = min(100.0 * t.fds.count / x.fdlimit, 100.0)
             return 0
         if P_THREAD_VMSIZE <= code <= P_THREAD_VMRSS_B:
             # Per thread: only the main thread holds the process's memory.
@@ -521,7 +521,7 @@ cdef class ProcField(FieldExtractor):
         if code == P_PFMINOR:
             return set_uint(out, t.pfminor)
         if P_STDIN_TYPE <= code <= P_STDERR_NAME:
-            fi = t.fds.get((code - P_STDIN_TYPE) % 3)
+            fi = fd_of(t, (code - P_STDIN_TYPE) % 3)
             if fi is None:
                 return 0
             if code <= P_STDERR_TYPE:
@@ -779,7 +779,7 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t, bint raw=False):
         dirfd = read_int(p, n, True) if p != NULL and n == 8 else -100
         if dirfd == -100:
             return _state.concat_paths(t.cwd, name)
-        fi = t.fds.get(dirfd)
+        fi = fd_of(t, dirfd)
         base = b"<UNKNOWN>" if fi is None else (<FdInfo>fi).name
         return _state.concat_paths(base, name)
     return b""
@@ -824,7 +824,7 @@ cdef int _fd_types(EventCtx ctx, ThreadInfo t, int64_t fd, Value *out) except -1
     cdef FdInfo fi
     cdef list kinds
     if fd != -1:
-        found = t.fds.get(fd) if fd >= 0 else None
+        found = fd_of(t, fd) if fd >= 0 else None
         if found is None:
             return 0
         return set_list(ctx, out, (_TYPE_NAMES.get((<FdInfo>found).type, b"unknown"),))
@@ -1479,7 +1479,7 @@ cdef class PathField(FieldExtractor):
                 dirfd = read_int(p, n, True)
         if dirfd == -100:
             return _state.concat_paths(t.cwd, raw)
-        fi = t.fds.get(dirfd)
+        fi = fd_of(t, dirfd)
         return _state.concat_paths(b"<UNKNOWN>" if fi is None else
                                    (<FdInfo>fi).name, raw)
 
@@ -1504,7 +1504,7 @@ cdef class PathField(FieldExtractor):
             if code == L_NUMS:
                 items.append(str(fd).encode())
                 continue
-            fi = t.fds.get(fd)
+            fi = fd_of(t, fd)
             if fi is None:
                 continue
             if code == L_NAMES:

@@ -1,0 +1,227 @@
+"""A process's file descriptor table, keyed by the C fd number.
+
+From Python it reads like a dict of {fd: FdInfo} (get, items, pop, `in`,
+...) whose iteration is in fd order; the state engine uses the C-level
+`fd_find`, `put` and `discard`, which make no Python int and no hash.
+"""
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+from libc.stdint cimport int64_t, uint32_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+cdef object _MISSING = object()
+
+# Smallest table (slots); a table is at most half full after it grows, so
+# the probes of a lookup stay short.
+DEF MIN_SLOTS = 8
+
+
+cdef inline bint _live(FdSlot *s) noexcept:
+    return s.value != NULL and s.value != <PyObject *>None
+
+
+cdef class FdTable:
+    """fd number -> descriptor object (never None)."""
+
+    def __init__(self, items=None):
+        if items is None:
+            return
+        if hasattr(items, "items"):
+            items = items.items()
+        for fd, value in items:
+            self.put(fd, value)
+
+    def __dealloc__(self):
+        cdef uint32_t i
+        if self.slots == NULL:
+            return
+        for i in range(self.mask + 1):
+            if _live(&self.slots[i]):
+                Py_DECREF(<object>self.slots[i].value)
+        free(self.slots)
+        self.slots = NULL
+
+    cdef int _resize(self, uint32_t want) except -1:
+        """Rehash into a table at most half full with `want` entries,
+        dropping the tombstones."""
+        cdef uint32_t cap = MIN_SLOTS, i, j, old_cap
+        cdef FdSlot *old = self.slots
+        cdef FdSlot *fresh
+        while cap < 2 * want:
+            cap <<= 1
+        fresh = <FdSlot *>calloc(cap, sizeof(FdSlot))
+        if fresh == NULL:
+            raise MemoryError()
+        old_cap = self.mask + 1 if old != NULL else 0
+        for i in range(old_cap):
+            if _live(&old[i]):
+                j = <uint32_t>old[i].fd & (cap - 1)
+                while fresh[j].value != NULL:
+                    j = (j + 1) & (cap - 1)
+                fresh[j] = old[i]
+        free(old)
+        self.slots = fresh
+        self.mask = cap - 1
+        self.filled = self.count
+        return 0
+
+    cdef int put(self, int64_t fd, object value) except -1:
+        """Set fd `fd` to `value`, replacing what it held."""
+        cdef uint32_t i
+        cdef FdSlot *s
+        cdef FdSlot *tomb = NULL
+        cdef PyObject *old
+        if value is None:
+            raise TypeError("an fd table holds no None values")
+        if self.slots == NULL or (self.filled + 1) * 4 > (self.mask + 1) * 3:
+            self._resize(self.count + 1)
+        i = <uint32_t>fd & self.mask
+        while True:
+            s = &self.slots[i]
+            if s.value == NULL:
+                break
+            if s.value == <PyObject *>None:
+                if tomb == NULL:
+                    tomb = s
+            elif s.fd == fd:
+                old = s.value
+                Py_INCREF(value)
+                s.value = <PyObject *>value
+                Py_DECREF(<object>old)
+                return 0
+            i = (i + 1) & self.mask
+        if tomb != NULL:
+            s = tomb
+        else:
+            self.filled += 1
+        Py_INCREF(value)
+        s.fd = fd
+        s.value = <PyObject *>value
+        self.count += 1
+        return 0
+
+    cdef bint discard(self, int64_t fd) noexcept:
+        """Remove fd `fd`; whether it was there."""
+        cdef uint32_t i
+        cdef FdSlot *s
+        cdef PyObject *old
+        if self.slots == NULL:
+            return False
+        i = <uint32_t>fd & self.mask
+        while True:
+            s = &self.slots[i]
+            if s.value == NULL:
+                return False
+            if s.fd == fd and s.value != <PyObject *>None:
+                break
+            i = (i + 1) & self.mask
+        old = s.value
+        s.value = <PyObject *>None
+        self.count -= 1
+        if self.count == 0:
+            # Empty again: start over without tombstones.
+            memset(self.slots, 0, (self.mask + 1) * sizeof(FdSlot))
+            self.filled = 0
+        Py_DECREF(<object>old)
+        return True
+
+    cdef list sorted_items(self):
+        cdef list out = []
+        cdef uint32_t i
+        if self.slots != NULL:
+            for i in range(self.mask + 1):
+                if _live(&self.slots[i]):
+                    out.append((self.slots[i].fd, <object>self.slots[i].value))
+        out.sort(key=_first)
+        return out
+
+    # -- the dict-like Python face -------------------------------------------
+
+    def __len__(self):
+        return self.count
+
+    def __contains__(self, fd):
+        if not isinstance(fd, int):
+            return False
+        return fd_find(self, fd) != NULL
+
+    def __getitem__(self, int64_t fd):
+        cdef PyObject *v = fd_find(self, fd)
+        if v == NULL:
+            raise KeyError(fd)
+        return <object>v
+
+    def __setitem__(self, int64_t fd, value):
+        self.put(fd, value)
+
+    def __delitem__(self, int64_t fd):
+        if not self.discard(fd):
+            raise KeyError(fd)
+
+    def get(self, fd, default=None):
+        cdef PyObject *v
+        if not isinstance(fd, int):
+            return default
+        v = fd_find(self, fd)
+        return default if v == NULL else <object>v
+
+    def pop(self, int64_t fd, default=_MISSING):
+        cdef PyObject *v = fd_find(self, fd)
+        if v == NULL:
+            if default is _MISSING:
+                raise KeyError(fd)
+            return default
+        value = <object>v
+        self.discard(fd)
+        return value
+
+    def setdefault(self, int64_t fd, value):
+        cdef PyObject *v = fd_find(self, fd)
+        if v != NULL:
+            return <object>v
+        self.put(fd, value)
+        return value
+
+    def clear(self):
+        cdef list items = self.sorted_items()
+        cdef uint32_t i
+        if self.slots != NULL:
+            for i in range(self.mask + 1):
+                if _live(&self.slots[i]):
+                    Py_DECREF(<object>self.slots[i].value)
+            free(self.slots)
+        self.slots = NULL
+        self.mask = 0
+        self.count = 0
+        self.filled = 0
+        del items   # the values go only after the table is consistent
+
+    def copy(self):
+        """A new table holding the same objects."""
+        return FdTable(self.sorted_items())
+
+    def keys(self):
+        return [fd for fd, _ in self.sorted_items()]
+
+    def values(self):
+        return [v for _, v in self.sorted_items()]
+
+    def items(self):
+        return self.sorted_items()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __eq__(self, other):
+        if isinstance(other, FdTable):
+            other = dict((<FdTable>other).sorted_items())
+        return dict(self.sorted_items()) == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"FdTable({dict(self.sorted_items())!r})"
+
+
+def _first(pair):
+    return pair[0]

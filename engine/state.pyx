@@ -1530,7 +1530,8 @@ cdef class StateEngine(StateHook):
         cdef uint8_t kind
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
-        cdef uint64_t handled = 0
+        cdef const uint8_t *kind_of = self.kind_of
+        cdef Py_ssize_t start = i, via_process = 0
         cdef Py_ssize_t slot
         cdef int64_t tag, key
         cdef PyObject *hot
@@ -1539,18 +1540,19 @@ cdef class StateEngine(StateHook):
         while i < n:
             e = &evts[i]
             et = e.type
+            kind = kind_of[et]
             if wanted[et] and (et > 1 or _generic_wanted(base, e, wanted_sc)):
                 break
+            if kind == KIND_SCHED:
+                # Scheduler and internal events that update nothing (most
+                # of a busy host's stream: kept to a few instructions; a
+                # pending removal can wait for an event that looks).
+                i += 1
+                continue
             if self.has_pending:
                 # What process() does first (a close or exit of the event
                 # before takes effect now).
                 self._flush()
-            kind = self.kind_of[et]
-            if kind == KIND_SCHED:
-                # Scheduler and internal events that update nothing.
-                handled += 1
-                i += 1
-                continue
             if kind != KIND_OTHER and e.tid < HOT_TID_LIMIT:
                 # The thread, borrowed from its cache slot (which holds a
                 # reference) where nothing can drop it meanwhile; NULL for
@@ -1566,7 +1568,6 @@ cdef class StateEngine(StateHook):
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most
                         # procinfo events): nothing to update.
-                        handled += 1
                         i += 1
                         continue
                     # An untracked thread's call: process() creates it.
@@ -1576,7 +1577,6 @@ cdef class StateEngine(StateHook):
                     # but one may look at its exit).
                     _note_call(hot, base, e, fe_event_table[et].flags,
                                PARSER_STORE[et] or wanted[et + 1])
-                    handled += 1
                     i += 1
                     continue
                 elif kind == KIND_PARSE:
@@ -1595,7 +1595,6 @@ cdef class StateEngine(StateHook):
                     else:
                         ctx_set_fd(ctx, None)
                     self._dispatch(ctx, t, ACTION[et], et)
-                    handled += 1
                     i += 1
                     continue
                 else:
@@ -1606,15 +1605,16 @@ cdef class StateEngine(StateHook):
                         self._memory(ctx, <ThreadInfo>hot, True)
                     else:
                         _procinfo(ctx, <ThreadInfo>hot)
-                    handled += 1
                     i += 1
                     continue
             ctx.idx = i
             ctx.evt = e
             ctx.gen += 1
             i += 1
+            via_process += 1
             self.process(ctx)
-        self.n_events += handled
+        # process() counts the events it takes itself.
+        self.n_events += (i - start) - via_process
         return i
 
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
@@ -2454,6 +2454,13 @@ cdef class StateEngine(StateHook):
         return 0
 
     # -- Python API (tests, tools) ---------------------------------------
+
+    def flush_pending(self):
+        """Apply the removals the last events left pending (they wait for
+        the next event that reads state): the state once every event seen
+        has taken effect."""
+        if self.has_pending:
+            self._flush()
 
     def process_batch_debug(self, EventBatch batch, callback=None):
         """Run every event of `batch` through the engine.  `callback(ctx)`,

@@ -630,6 +630,9 @@ _FD_ATTRS = ("fd", "type", "name", "nameraw", "openflags", "ino", "dev", "sport"
 
 
 def _state_digest(engine: StateEngine) -> dict:
+    # Removals left pending at the end wait for an event that reads state,
+    # which the two loops reach at different points: compare after them.
+    engine.flush_pending()
     threads = {}
     for tid, t in engine.threads.items():
         fds = {fd: tuple(getattr(fi, a) for a in _FD_ATTRS)
@@ -675,6 +678,7 @@ def _replay_502(engine: StateEngine) -> None:
         runner = RuleEngine([], state=engine)
         for batch in cap.batches():
             runner.process(batch, [])
+    engine.flush_pending()
 
 
 @needs_captures

@@ -4,6 +4,7 @@ From Python it reads like a dict of {fd: FdInfo} (get, items, pop, `in`,
 ...) whose iteration is in fd order; the state engine uses the C-level
 `fd_find`, `put` and `discard`, which make no Python int and no hash.
 """
+cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport int64_t, uint32_t
 from libc.stdlib cimport calloc, free
@@ -20,6 +21,7 @@ cdef inline bint _live(FdSlot *s) noexcept:
     return s.value != NULL and s.value != <PyObject *>None
 
 
+@cython.freelist(256)
 cdef class FdTable:
     """fd number -> descriptor object (never None)."""
 

@@ -23,12 +23,12 @@ no Python int and no hash probe).  Each ThreadInfo points to an fd dict {fd: FdI
 process share their main thread's dict, as they share the kernel's table.
 Strings are bytes, so field extractors point into them without copying.
 """
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_XINCREF, Py_XDECREF
 from libc.stdint cimport (
     uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, int16_t, int8_t,
 )
-from libc.string cimport memcpy, memcmp, memset
+from libc.string cimport memcpy, memcmp, memset, memchr
 from libc.stdlib cimport malloc, realloc, free
 
 import json
@@ -392,11 +392,25 @@ cdef inline bint ev_uint(EventCtx ctx, int key, uint64_t *out) noexcept:
 
 cdef bytes cstr(const uint8_t *p, uint32_t n):
     """A NUL-terminated string parameter as bytes (up to the first NUL)."""
-    cdef uint32_t k = 0
+    cdef const uint8_t *end
     if p == NULL:
         return b""
-    while k < n and p[k] != 0:
-        k += 1
+    end = <const uint8_t *>memchr(p, 0, n)
+    return PyBytes_FromStringAndSize(<const char *>p, n if end == NULL else end - p)
+
+
+cdef bytes cstr_or(const uint8_t *p, uint32_t n, bytes same):
+    """cstr(p, n), or `same` when it holds those bytes already (a clone's
+    name and path are nearly always its parent's: no new object)."""
+    cdef const uint8_t *end
+    cdef Py_ssize_t k
+    if p == NULL:
+        return b""
+    end = <const uint8_t *>memchr(p, 0, n)
+    k = n if end == NULL else end - p
+    if same is not None and PyBytes_GET_SIZE(same) == k and \
+            memcmp(PyBytes_AS_STRING(same), p, k) == 0:
+        return same
     return PyBytes_FromStringAndSize(<const char *>p, k)
 
 
@@ -757,6 +771,8 @@ cdef dict _cgroup_answers = {}
 # replaces entries of `containers`, it does not edit them).
 DEF CONTAINER_DOCS_MAX = 256
 cdef dict _container_docs = {}
+cdef bytes _last_container_raw = None
+cdef tuple _last_container_doc = None
 
 
 DEF ANSWER_RECENT = 4
@@ -1863,6 +1879,8 @@ cdef class StateEngine(StateHook):
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef uint8_t buf[37]
+        cdef uint8_t before[36]
+        cdef int type_before
         if fi is None or not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         if not (fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK or
@@ -1886,9 +1904,21 @@ cdef class StateEngine(StateHook):
             # Unbound source: the kernel picks the route's; for the loopback
             # destinations this happens on, that is the destination.
             memcpy(buf + 1, buf + 19, 16)
+        type_before = fi.type
+        memcpy(before, fi.sip, 16)
+        memcpy(before + 16, fi.dip, 16)
+        memcpy(before + 32, &fi.sport, 2)
+        memcpy(before + 34, &fi.dport, 2)
         if not self._set_tuple(fi, buf, n):
             return 0
-        fi.name = tuple_text(buf, n)
+        if not (fi.type == type_before and fi.name and
+                memcmp(before, fi.sip, 16) == 0 and
+                memcmp(before + 16, fi.dip, 16) == 0 and
+                memcmp(before + 32, &fi.sport, 2) == 0 and
+                memcmp(before + 34, &fi.dport, 2) == 0):
+            # Each datagram of a flow names the same peer: the name is
+            # rendered again only when the tuple changed.
+            fi.name = tuple_text(buf, n)
         fi.connected = True
         if fi.role == ROLE_NONE:
             fi.role = ROLE_CLIENT if act == A_SENDTO else ROLE_SERVER
@@ -2290,11 +2320,11 @@ cdef class StateEngine(StateHook):
             child.fds = mt.fds
         if inverted:
             child.flags |= PPM_CL_CLONE_INVERTED
-        s = ev_str(ctx, K_EXE)
-        if s is not None:
-            child.exe = s
-        s = ev_str(ctx, K_COMM)
-        child.comm = s if s is not None else child.exe
+        p = evp(ctx, K_EXE, &n)
+        if p != NULL:
+            child.exe = cstr_or(p, n, child.exe)
+        p = evp(ctx, K_COMM, &n)
+        child.comm = cstr_or(p, n, child.comm) if p != NULL else child.exe
         p = evp(ctx, K_ARGS, &n)
         if p != NULL:
             child.args = _ARGV.at(p, n)
@@ -2403,8 +2433,11 @@ cdef class StateEngine(StateHook):
 
     cdef object _parse_container(self, EventCtx ctx, uint8_t act):
         """Record a container's metadata; its pseudo thread, or None."""
+        global _last_container_raw, _last_container_doc
         cdef bytes raw
         cdef uint64_t u = 0
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
         cdef ThreadInfo t
         if act == A_CONTAINER_OLD:
             cid = ev_str(ctx, K_ID)
@@ -2414,10 +2447,17 @@ cdef class StateEngine(StateHook):
             info = {"id": cid, "type": int(u), "name": ev_str(ctx, K_NAME),
                     "image": ev_str(ctx, K_IMAGE)}
         else:
-            raw = ev_str(ctx, K_JSON)
+            p = evp(ctx, K_JSON, &n)
+            if p == NULL:
+                return None
+            # A container's record comes again and again (each capture
+            # file, each lookup): the same bytes as the last one are
+            # neither copied nor hashed.
+            raw = cstr_or(p, n, _last_container_raw)
             if not raw:
                 return None
-            known = _container_docs.get(raw)
+            known = _last_container_doc if raw is _last_container_raw \
+                else _container_docs.get(raw)
             if known is not None:
                 cid, info = <tuple>known
             else:
@@ -2431,7 +2471,9 @@ cdef class StateEngine(StateHook):
                     return None
                 if len(_container_docs) >= CONTAINER_DOCS_MAX:
                     _container_docs.clear()
-                _container_docs[raw] = (cid, info)
+                known = _container_docs[raw] = (cid, info)
+            _last_container_raw = raw
+            _last_container_doc = known
         self.containers[cid[:12]] = info
         t = _fake_thread(<int64_t>ctx.evt.tid)
         t.comm = t.exe = b"container:" + cid[:12]

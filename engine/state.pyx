@@ -903,6 +903,10 @@ cdef class FdInfo:
         return f"<FdInfo {self.fd} {self.typechar} {self.name!r}>"
 
 
+# Not in the cyclic GC: a thread holds bytes, lists of bytes and its fd
+# table, none of which can lead back to it, and thousands of threads made
+# every collection walk them all.
+@cython.no_gc
 @cython.freelist(256)
 cdef class ThreadInfo:
     """One thread, with what libsinsp keeps about its process."""

@@ -4,7 +4,7 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 from falco_engine.decoder cimport EventBatch, fe_evt, evt_param
-from falco_engine.fdtable cimport FdTable, fd_find
+from falco_engine.inttable cimport IntTable, table_find
 
 cdef enum ValueKind:
     VK_NONE = 0     # not available for this event: prints <NA>, compares false
@@ -37,7 +37,7 @@ cdef class EventCtx:
     # lookup pending (fd_table/fd_num) until a field asks, since most
     # events are judged by no rule that reads fd.* at all.
     cdef object _fd
-    cdef FdTable fd_table        # table to look fd_num up in, or None: _fd final
+    cdef IntTable fd_table        # table to look fd_num up in, or None: _fd final
     cdef int64_t fd_num
     cdef list keep               # objects Values point into, for this event
     cdef readonly uint64_t gen   # bumped per event: per-event caches key on it
@@ -78,7 +78,7 @@ cdef inline const uint8_t *ctx_param(EventCtx ctx, uint32_t p,
 cdef inline object ctx_fd(EventCtx ctx):
     cdef PyObject *found
     if ctx.fd_table is not None:
-        found = fd_find(ctx.fd_table, ctx.fd_num)
+        found = table_find(ctx.fd_table, ctx.fd_num)
         ctx._fd = None if found == NULL else <object>found
         ctx.fd_table = None
     return ctx._fd

@@ -9,7 +9,7 @@ from cpython.ref cimport PyObject
 
 from falco_engine.decoder cimport EventBatch
 from falco_engine.evalctx cimport EventCtx, StateHook
-from falco_engine.fdtable cimport FdTable, fd_find
+from falco_engine.inttable cimport IntTable, table_find
 
 # Direct-mapped thread cache size (a power of two: slot = tid & (HOT_SLOTS-1)),
 # and the tids it can hold (a tag is tid + 1 in 31 bits).
@@ -86,7 +86,7 @@ cdef class ThreadInfo:
     cdef public bint exe_upper_layer
     cdef public bint exe_lower_layer
     cdef public bint exe_from_memfd
-    cdef public FdTable fds         # fd -> FdInfo; threads of one process share it
+    cdef public IntTable fds         # fd -> FdInfo; threads of one process share it
     cdef public bint closed         # procexit seen, removal pending
     cdef public int nthreads        # main thread: its process's other threads known
     cdef public uint64_t cpu_user       # ticks at the last procinfo event
@@ -113,7 +113,7 @@ cdef class ThreadInfo:
 
 cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):
     """Thread `t`'s descriptor `fd`, or None."""
-    cdef PyObject *found = fd_find(t.fds, fd)
+    cdef PyObject *found = table_find(t.fds, fd)
     return None if found == NULL else <FdInfo>found
 
 
@@ -137,9 +137,9 @@ cdef class StateEngine(StateHook):
     # Removals deferred until the next event, as libsinsp does, so that the
     # event that causes them is still evaluated against the old state.
     cdef object pending_tid
-    cdef FdTable pending_fd_table   # the first pending close: its table
+    cdef IntTable pending_fd_table   # the first pending close: its table
     cdef int64_t pending_fd_num     # and fd (most flushes have just one)
-    cdef list pending_fds           # [(FdTable, fd)], any others
+    cdef list pending_fds           # [(IntTable, fd)], any others
     cdef bint has_pending           # either of the two is set
     cdef public bint live            # unknown tids are read from /proc
     cdef public uint64_t boot_ts_epoch  # host boot, epoch ns (0 unknown)

@@ -40,7 +40,7 @@ from falco_engine.decoder cimport EventBatch, fe_evt, read_int, evt_param
 from falco_engine.evalctx cimport (
     EventCtx, StateHook, ctx_fd, ctx_set_fd, ctx_param, ctx_set_event,
 )
-from falco_engine.fdtable cimport FdTable, fd_find
+from falco_engine.inttable cimport IntTable, table_find
 from falco_engine.event_table cimport fe_event_table, FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import table as _table
 
@@ -932,7 +932,7 @@ cdef class ThreadInfo:
         self.gid = 0
         self.loginuid = 0       # libsinsp's default for threads it creates
         self.fdlimit = -1
-        self.fds = FdTable()
+        self.fds = IntTable()
         self.lastevent_fd = 0       # libsinsp's initial value: fd 0 until an
         self.lastevent_type = -1    # enter event says otherwise
         self.enter_buf = NULL
@@ -1049,9 +1049,9 @@ cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
     return 0
 
 
-cdef FdTable _copy_fds(FdTable src):
+cdef IntTable _copy_fds(IntTable src):
     """A new process's table: a copy of each of the caller's descriptors."""
-    cdef FdTable dst = FdTable.__new__(FdTable)
+    cdef IntTable dst = IntTable.__new__(IntTable)
     cdef uint32_t i
     cdef PyObject *v
     if src.count == 0:
@@ -1060,7 +1060,7 @@ cdef FdTable _copy_fds(FdTable src):
     for i in range(src.mask + 1):
         v = src.slots[i].value
         if v != NULL and v != <PyObject *>None:
-            dst.put(src.slots[i].fd, (<FdInfo>v).copy())
+            dst.put(src.slots[i].key, (<FdInfo>v).copy())
     return dst
 
 
@@ -1188,7 +1188,7 @@ cdef class StateEngine(StateHook):
                 mt = self.threads.get(t.pid)
                 if mt is not None:
                     for k, v in t.fds.sorted_items():
-                        if fd_find(mt.fds, k) == NULL:
+                        if table_find(mt.fds, k) == NULL:
                             mt.fds.put(k, v)
                     t.fds = mt.fds
         self._recount_threads()
@@ -1404,9 +1404,9 @@ cdef class StateEngine(StateHook):
 
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi):
         """Add (or replace) fd `fd`; a full table drops the new fd, as libsinsp."""
-        cdef FdTable fds = t.fds
+        cdef IntTable fds = t.fds
         fi.fd = fd
-        if fds.count >= self.max_fds and fd_find(fds, fd) == NULL:
+        if fds.count >= self.max_fds and table_find(fds, fd) == NULL:
             self.n_fd_drops += 1
             return None
         fds.put(fd, fi)
@@ -1425,7 +1425,7 @@ cdef class StateEngine(StateHook):
             self.pending_fd_table = None
         if self.pending_fds:
             for item in self.pending_fds:
-                if (<FdTable>item[0]).discard(<int64_t>item[1]):
+                if (<IntTable>item[0]).discard(<int64_t>item[1]):
                     self.n_fds_removed += 1
             self.pending_fds = []
         if self.pending_tid is not None:

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from falco_engine.fdtable import FdTable
+from falco_engine.inttable import IntTable
 
 
 def test_reads_like_a_dict_in_fd_order():
-    table = FdTable({7: "seven", 0: "stdin"})
+    table = IntTable({7: "seven", 0: "stdin"})
     table[3] = "three"
     assert len(table) == 3
     assert list(table) == [0, 3, 7]
@@ -37,7 +37,7 @@ def test_matches_a_dict_through_random_churn():
     use them and a few far out, keep the table equal to a dict (growth,
     deleted slots reused, and the reset when it empties)."""
     rng = random.Random(4)
-    table, model = FdTable(), {}
+    table, model = IntTable(), {}
     for step in range(40000):
         fd = rng.choice((rng.randrange(64), rng.randrange(1 << 20),
                          -rng.randrange(1, 200), rng.randrange(8) * 1024))
@@ -59,7 +59,7 @@ def test_matches_a_dict_through_random_churn():
 def test_holds_its_values_and_lets_them_go():
     value = object()
     base = sys.getrefcount(value)
-    table = FdTable()
+    table = IntTable()
     for fd in range(100):
         table[fd] = value
     assert sys.getrefcount(value) == base + 100

@@ -1,8 +1,8 @@
-"""A process's file descriptor table, keyed by the C fd number.
+"""A table keyed by a C integer (threads by tid, fds by number).
 
-From Python it reads like a dict of {fd: FdInfo} (get, items, pop, `in`,
-...) whose iteration is in fd order; the state engine uses the C-level
-`fd_find`, `put` and `discard`, which make no Python int and no hash.
+From Python it reads like a dict of {int: object} (get, items, pop, `in`,
+...) whose iteration is in key order; the state engine uses the C-level
+`table_find`, `put` and `discard`, which make no Python int and no hash.
 """
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
@@ -17,21 +17,21 @@ cdef object _MISSING = object()
 DEF MIN_SLOTS = 8
 
 
-cdef inline bint _live(FdSlot *s) noexcept:
+cdef inline bint _live(IntSlot *s) noexcept:
     return s.value != NULL and s.value != <PyObject *>None
 
 
 @cython.freelist(256)
-cdef class FdTable:
-    """fd number -> descriptor object (never None)."""
+cdef class IntTable:
+    """int64 key -> object (never None)."""
 
     def __init__(self, items=None):
         if items is None:
             return
         if hasattr(items, "items"):
             items = items.items()
-        for fd, value in items:
-            self.put(fd, value)
+        for key, value in items:
+            self.put(key, value)
 
     def __dealloc__(self):
         cdef uint32_t i
@@ -47,17 +47,17 @@ cdef class FdTable:
         """Rehash into a table at most half full with `want` entries,
         dropping the tombstones."""
         cdef uint32_t cap = MIN_SLOTS, i, j, old_cap
-        cdef FdSlot *old = self.slots
-        cdef FdSlot *fresh
+        cdef IntSlot *old = self.slots
+        cdef IntSlot *fresh
         while cap < 2 * want:
             cap <<= 1
-        fresh = <FdSlot *>calloc(cap, sizeof(FdSlot))
+        fresh = <IntSlot *>calloc(cap, sizeof(IntSlot))
         if fresh == NULL:
             raise MemoryError()
         old_cap = self.mask + 1 if old != NULL else 0
         for i in range(old_cap):
             if _live(&old[i]):
-                j = <uint32_t>old[i].fd & (cap - 1)
+                j = <uint32_t>old[i].key & (cap - 1)
                 while fresh[j].value != NULL:
                     j = (j + 1) & (cap - 1)
                 fresh[j] = old[i]
@@ -67,17 +67,17 @@ cdef class FdTable:
         self.filled = self.count
         return 0
 
-    cdef int put(self, int64_t fd, object value) except -1:
-        """Set fd `fd` to `value`, replacing what it held."""
+    cdef int put(self, int64_t key, object value) except -1:
+        """Set `key` to `value`, replacing what it held."""
         cdef uint32_t i
-        cdef FdSlot *s
-        cdef FdSlot *tomb = NULL
+        cdef IntSlot *s
+        cdef IntSlot *tomb = NULL
         cdef PyObject *old
         if value is None:
-            raise TypeError("an fd table holds no None values")
+            raise TypeError("an IntTable holds no None values")
         if self.slots == NULL or (self.filled + 1) * 4 > (self.mask + 1) * 3:
             self._resize(self.count + 1)
-        i = <uint32_t>fd & self.mask
+        i = <uint32_t>key & self.mask
         while True:
             s = &self.slots[i]
             if s.value == NULL:
@@ -85,7 +85,7 @@ cdef class FdTable:
             if s.value == <PyObject *>None:
                 if tomb == NULL:
                     tomb = s
-            elif s.fd == fd:
+            elif s.key == key:
                 old = s.value
                 Py_INCREF(value)
                 s.value = <PyObject *>value
@@ -97,24 +97,24 @@ cdef class FdTable:
         else:
             self.filled += 1
         Py_INCREF(value)
-        s.fd = fd
+        s.key = key
         s.value = <PyObject *>value
         self.count += 1
         return 0
 
-    cdef bint discard(self, int64_t fd) noexcept:
-        """Remove fd `fd`; whether it was there."""
+    cdef bint discard(self, int64_t key) noexcept:
+        """Remove `key`; whether it was there."""
         cdef uint32_t i
-        cdef FdSlot *s
+        cdef IntSlot *s
         cdef PyObject *old
         if self.slots == NULL:
             return False
-        i = <uint32_t>fd & self.mask
+        i = <uint32_t>key & self.mask
         while True:
             s = &self.slots[i]
             if s.value == NULL:
                 return False
-            if s.fd == fd and s.value != <PyObject *>None:
+            if s.key == key and s.value != <PyObject *>None:
                 break
             i = (i + 1) & self.mask
         old = s.value
@@ -122,10 +122,25 @@ cdef class FdTable:
         self.count -= 1
         if self.count == 0:
             # Empty again: start over without tombstones.
-            memset(self.slots, 0, (self.mask + 1) * sizeof(FdSlot))
+            memset(self.slots, 0, (self.mask + 1) * sizeof(IntSlot))
             self.filled = 0
         Py_DECREF(<object>old)
         return True
+
+    cdef bint next_key(self, uint32_t *cursor, int64_t *key) noexcept:
+        """A key, the first one at or after slot `*cursor` (wrapping), which
+        then points past it: repeated calls go round the table (the
+        victims of a full table, the steps of a purge); False when empty."""
+        cdef uint32_t k, i
+        if self.count == 0:
+            return False
+        for k in range(self.mask + 1):
+            i = (cursor[0] + k) & self.mask
+            if _live(&self.slots[i]):
+                key[0] = self.slots[i].key
+                cursor[0] = i + 1
+                return True
+        return False
 
     cdef list sorted_items(self):
         cdef list out = []
@@ -133,7 +148,7 @@ cdef class FdTable:
         if self.slots != NULL:
             for i in range(self.mask + 1):
                 if _live(&self.slots[i]):
-                    out.append((self.slots[i].fd, <object>self.slots[i].value))
+                    out.append((self.slots[i].key, <object>self.slots[i].value))
         out.sort(key=_first)
         return out
 
@@ -142,46 +157,46 @@ cdef class FdTable:
     def __len__(self):
         return self.count
 
-    def __contains__(self, fd):
-        if not isinstance(fd, int):
+    def __contains__(self, key):
+        if not isinstance(key, int):
             return False
-        return fd_find(self, fd) != NULL
+        return table_find(self, key) != NULL
 
-    def __getitem__(self, int64_t fd):
-        cdef PyObject *v = fd_find(self, fd)
+    def __getitem__(self, int64_t key):
+        cdef PyObject *v = table_find(self, key)
         if v == NULL:
-            raise KeyError(fd)
+            raise KeyError(key)
         return <object>v
 
-    def __setitem__(self, int64_t fd, value):
-        self.put(fd, value)
+    def __setitem__(self, int64_t key, value):
+        self.put(key, value)
 
-    def __delitem__(self, int64_t fd):
-        if not self.discard(fd):
-            raise KeyError(fd)
+    def __delitem__(self, int64_t key):
+        if not self.discard(key):
+            raise KeyError(key)
 
-    def get(self, fd, default=None):
+    def get(self, key, default=None):
         cdef PyObject *v
-        if not isinstance(fd, int):
+        if not isinstance(key, int):
             return default
-        v = fd_find(self, fd)
+        v = table_find(self, key)
         return default if v == NULL else <object>v
 
-    def pop(self, int64_t fd, default=_MISSING):
-        cdef PyObject *v = fd_find(self, fd)
+    def pop(self, int64_t key, default=_MISSING):
+        cdef PyObject *v = table_find(self, key)
         if v == NULL:
             if default is _MISSING:
-                raise KeyError(fd)
+                raise KeyError(key)
             return default
         value = <object>v
-        self.discard(fd)
+        self.discard(key)
         return value
 
-    def setdefault(self, int64_t fd, value):
-        cdef PyObject *v = fd_find(self, fd)
+    def setdefault(self, int64_t key, value):
+        cdef PyObject *v = table_find(self, key)
         if v != NULL:
             return <object>v
-        self.put(fd, value)
+        self.put(key, value)
         return value
 
     def clear(self):
@@ -200,10 +215,10 @@ cdef class FdTable:
 
     def copy(self):
         """A new table holding the same objects."""
-        return FdTable(self.sorted_items())
+        return IntTable(self.sorted_items())
 
     def keys(self):
-        return [fd for fd, _ in self.sorted_items()]
+        return [key for key, _ in self.sorted_items()]
 
     def values(self):
         return [v for _, v in self.sorted_items()]
@@ -215,14 +230,14 @@ cdef class FdTable:
         return iter(self.keys())
 
     def __eq__(self, other):
-        if isinstance(other, FdTable):
-            other = dict((<FdTable>other).sorted_items())
+        if isinstance(other, IntTable):
+            other = dict((<IntTable>other).sorted_items())
         return dict(self.sorted_items()) == other
 
     __hash__ = None
 
     def __repr__(self):
-        return f"FdTable({dict(self.sorted_items())!r})"
+        return f"IntTable({dict(self.sorted_items())!r})"
 
 
 def _first(pair):

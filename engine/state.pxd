@@ -118,7 +118,8 @@ cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):
 
 
 cdef class StateEngine(StateHook):
-    cdef public dict threads        # {tid: ThreadInfo}
+    cdef public IntTable threads    # tid -> ThreadInfo
+    cdef uint32_t evict_cursor      # where the next eviction looks (full table)
     cdef public dict users          # {uid: (name bytes, home bytes, shell bytes)}
     cdef public dict groups         # {gid: name bytes}
     cdef public dict containers     # {id bytes (12 chars): dict of bytes values}
@@ -216,3 +217,9 @@ cdef class StateEngine(StateHook):
     cdef int _parse_capset(self, EventCtx ctx, ThreadInfo t) except -1
     cdef object _parse_container(self, EventCtx ctx, uint8_t act)
     cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1
+
+
+cdef inline ThreadInfo thread_of(StateEngine st, int64_t tid):
+    """The thread `tid` in the engine's table, or None."""
+    cdef PyObject *found = table_find(st.threads, tid)
+    return None if found == NULL else <ThreadInfo>found

@@ -1088,7 +1088,7 @@ cdef class StateEngine(StateHook):
     """
 
     def __init__(self, Py_ssize_t max_threads=131072, Py_ssize_t max_fds=4096):
-        self.threads = {}
+        self.threads = IntTable()
         self._clear_hot()
         self.users = {}
         self.groups = {}
@@ -1180,12 +1180,12 @@ cdef class StateEngine(StateHook):
                 fi = _fdinfo_from_table(fdi)
                 if fi is not None:
                     t.fds.put(fi.fd, fi)
-            self.threads[t.tid] = t
+            self.threads.put(t.tid, t)
         self._clear_hot()
         # Threads share their process's fd table (the main thread's).
         for t in self.threads.values():
             if t.tid != t.pid:
-                mt = self.threads.get(t.pid)
+                mt = thread_of(self, t.pid)
                 if mt is not None:
                     for k, v in t.fds.sorted_items():
                         if table_find(mt.fds, k) == NULL:
@@ -1229,8 +1229,9 @@ cdef class StateEngine(StateHook):
                     self._add_thread(t)
         # Threads share their process's fd table.
         for t in self.threads.values():
-            if t.tid != t.pid and t.pid in self.threads:
-                t.fds = (<ThreadInfo>self.threads[t.pid]).fds
+            mt = thread_of(self, t.pid)
+            if t.tid != t.pid and mt is not None:
+                t.fds = mt.fds
         self._recount_threads()
 
     def _recount_threads(self):
@@ -1241,7 +1242,7 @@ cdef class StateEngine(StateHook):
                 t.nthreads = 0
         for t in self.threads.values():
             if t.tid != t.pid:
-                mt = self.threads.get(t.pid)
+                mt = thread_of(self, t.pid)
                 if mt is not None:
                     mt.nthreads += 1
 
@@ -1313,7 +1314,7 @@ cdef class StateEngine(StateHook):
                 return <ThreadInfo>self.hot_obj[slot]
             if tag == -(tid + 1):
                 return None
-        found = self.threads.get(tid)
+        found = thread_of(self, tid)
         if 0 <= tid < HOT_TID_LIMIT:
             old = self.hot_obj[slot]
             if found is None:
@@ -1345,16 +1346,19 @@ cdef class StateEngine(StateHook):
 
     cdef int _add_thread(self, ThreadInfo t) except -1:
         """Insert, evicting the oldest entry when the table is full."""
-        cdef object victim
-        cdef ThreadInfo mt
-        cdef bint new = t.tid not in self.threads
+        cdef int64_t victim
+        cdef ThreadInfo gone
+        cdef bint new = table_find(self.threads, t.tid) == NULL
         self._forget(t.tid)
-        if new and len(self.threads) >= self.max_threads:
-            victim = next(iter(self.threads))
-            self._forget(<int64_t>victim)
-            self._count_thread(self.threads.pop(victim), -1)
+        if new and self.threads.count >= self.max_threads and \
+                self.threads.next_key(&self.evict_cursor, &victim):
+            # Full: one thread goes, taken round the table in turn.
+            gone = thread_of(self, victim)
+            self._forget(victim)
+            self.threads.discard(victim)
+            self._count_thread(gone, -1)
             self.n_thread_evictions += 1
-        self.threads[t.tid] = t
+        self.threads.put(t.tid, t)
         self.n_threads_created += 1
         if new:
             self._count_thread(t, 1)
@@ -1395,12 +1399,12 @@ cdef class StateEngine(StateHook):
     cdef ThreadInfo main_thread(self, ThreadInfo t):
         if t.tid == t.pid:
             return t
-        return self.threads.get(t.pid)
+        return thread_of(self, t.pid)
 
     cdef ThreadInfo parent_thread(self, ThreadInfo t):
         if t.ptid < 0:
             return None
-        return self.threads.get(t.ptid)
+        return thread_of(self, t.ptid)
 
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi):
         """Add (or replace) fd `fd`; a full table drops the new fd, as libsinsp."""
@@ -1429,7 +1433,7 @@ cdef class StateEngine(StateHook):
                     self.n_fds_removed += 1
             self.pending_fds = []
         if self.pending_tid is not None:
-            t = self.threads.get(self.pending_tid)
+            t = thread_of(self, <int64_t>self.pending_tid)
             self.pending_tid = None
             if t is not None and t.closed:
                 if t.tid == t.pid and t.nthreads > 0:
@@ -1438,15 +1442,15 @@ cdef class StateEngine(StateHook):
                     # last one exits.
                     return 0
                 self._forget(t.tid)
-                del self.threads[t.tid]
+                self.threads.discard(t.tid)
                 self.n_threads_removed += 1
                 if t.tid != t.pid:
-                    mt = self.threads.get(t.pid)
+                    mt = thread_of(self, t.pid)
                     if mt is not None:
                         mt.nthreads -= 1
                         if mt.closed and mt.nthreads <= 0:
                             self._forget(mt.tid)
-                            del self.threads[mt.tid]
+                            self.threads.discard(mt.tid)
                             self.n_threads_removed += 1
         return 0
 
@@ -2281,7 +2285,8 @@ cdef class StateEngine(StateHook):
             if child.flags & PPM_CL_CLONE_INVERTED:
                 return 0
             self._forget(childtid)
-            self._count_thread(self.threads.pop(childtid), -1)
+            self.threads.discard(childtid)
+            self._count_thread(child, -1)
         child = ThreadInfo.__new__(ThreadInfo)
         child.tid = childtid
         child.ptid = caller
@@ -2556,11 +2561,11 @@ cdef class StateEngine(StateHook):
 
     def thread(self, int64_t tid):
         """The ThreadInfo of `tid`, or None."""
-        return self.threads.get(tid)
+        return thread_of(self, tid)
 
     def fds(self, int64_t pid):
         """{fd: FdInfo} of process `pid` (its main thread's table)."""
-        cdef ThreadInfo t = self.threads.get(pid)
+        cdef ThreadInfo t = thread_of(self, pid)
         return {} if t is None else dict(t.fds.sorted_items())
 
     def user_name(self, uint32_t uid):

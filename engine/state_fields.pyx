@@ -70,7 +70,9 @@ _OPENAT = frozenset(e.id for e in _table.EVENTS
 
 
 cdef inline int set_bytes(Value *out, bytes b) except -1:
-    """Point `out` at bytes owned by the state (alive for the event)."""
+    """Point `out` at bytes owned by the state (alive for the event).
+    Bytes made during extraction (slices, joins) go through ctx.set_str,
+    which keeps them alive: `out` holds no reference."""
     out.kind = VK_STR
     out.s = PyBytes_AS_STRING(b)
     out.n = PyBytes_GET_SIZE(b)
@@ -432,10 +434,11 @@ cdef class ProcField(FieldExtractor):
             return set_int(out, found)
         if code == P_ENV:
             if self.key is not None:
+                # (A slice of the entry: kept alive for the event.)
                 b = env_value(t.env, self.key)
                 if b is None:
                     return 0
-                return set_bytes(out, b)
+                return ctx.set_str(out, b)
             return ctx.set_str(out, _env_text(t.env))
         if code == P_AENV:
             if self.key is None:
@@ -443,7 +446,7 @@ cdef class ProcField(FieldExtractor):
             for a in [t] + ancestors(st, t):
                 b = env_value((<ThreadInfo>a).env, self.key)
                 if b is not None:
-                    return set_bytes(out, b)
+                    return ctx.set_str(out, b)
             return 0
         if code == P_DURATION:
             if t.clone_ts == 0:
@@ -545,7 +548,9 @@ cdef class ProcField(FieldExtractor):
             for cg in t.cgroups:
                 k, _, v = (<bytes>cg).partition(b"=")
                 if self.key in k.split(b","):
-                    return set_bytes(out, v)
+                    # v is a new object: set_bytes would leave `out`
+                    # pointing into it after it is freed.
+                    return ctx.set_str(out, v)
             return 0
         if code == P_NAMETID:
             return ctx.set_str(out, t.comm + str(t.tid).encode())

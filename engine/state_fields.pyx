@@ -258,6 +258,14 @@ cdef ThreadInfo group_leader(StateEngine st, ThreadInfo t, bint by_sid):
         mt = t
     leader = mt
     want = mt.sid if by_sid else mt.vpgid
+    # Outside a pid namespace the id is the leader's pid: that process,
+    # when the table has it (as libsinsp does).  The walk alone goes wrong
+    # when an ancestor changed group or session without the engine seeing
+    # it (setpgid has no parser): its stale id ends the walk early.
+    if want > 0 and (mt.vtid < 0 or mt.vtid == mt.tid):
+        obj = st.threads.get(want)
+        if obj is not None and (<ThreadInfo>obj).tid == (<ThreadInfo>obj).pid:
+            return <ThreadInfo>obj
     for a in ancestors(st, t):
         if ((<ThreadInfo>a).sid if by_sid else (<ThreadInfo>a).vpgid) != want:
             break

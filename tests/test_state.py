@@ -280,6 +280,20 @@ def test_renamed_fields_agree_with_sysdig(capture):
     assert compared > 0 or capture in ("falco/empty.scap", "falco_psp/privileged.scap")
 
 
+@needs_captures
+def test_fs_path_nameraw_is_the_path_as_given():
+    """fs.path.nameraw is the path parameter as the call passed it;
+    fs.path.name the same resolved against the cwd.  run_as_user_0's
+    event 1660 is stat(".") in / (sysdig shows path=.(/), proc.cwd /);
+    cat_write's 135 an absolute access() path, the same in both."""
+    names = ["fs.path.nameraw", "fs.path.name", "proc.cwd"]
+    rows, _ = our_rows(CAPTURES / "falco_psp/run_as_user_0_container.scap", names)
+    assert rows[1660] == [".", "/", "/"]
+    assert rows[1666][:2] == ["/usr/local/sbin/ls"] * 2
+    rows, _ = our_rows(CAPTURES / "falco/cat_write.scap", names)
+    assert rows[135][:2] == ["/etc/ld.so.nohwcap"] * 2
+
+
 # --- unit tests on concrete state ------------------------------------------------
 
 def _run(capture, stop=None):

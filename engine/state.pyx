@@ -1941,9 +1941,16 @@ cdef class StateEngine(StateHook):
         cdef int8_t *idx = PIDX + ctx.evt.type * K_COUNT
         cdef uint32_t count = walk_params(ctx.batch.base, ctx.evt, ptr, plen,
                                           MEM_PARAMS_MAX)
-        _mem_value(idx[<int>K_VM_SIZE], count, ptr, plen, &t.vmsize_kb)
-        _mem_value(idx[<int>K_VM_RSS], count, ptr, plen, &t.vmrss_kb)
-        _mem_value(idx[<int>K_VM_SWAP], count, ptr, plen, &t.vmswap_kb)
+        cdef ThreadInfo mem = t
+        if faults and t.tid != t.pid:
+            # A context switch reports the process's memory: libsinsp keeps
+            # it on the main thread (the page faults stay the thread's own).
+            mem = self.main_thread(t)
+            if mem is None:
+                mem = t
+        _mem_value(idx[<int>K_VM_SIZE], count, ptr, plen, &mem.vmsize_kb)
+        _mem_value(idx[<int>K_VM_RSS], count, ptr, plen, &mem.vmrss_kb)
+        _mem_value(idx[<int>K_VM_SWAP], count, ptr, plen, &mem.vmswap_kb)
         if faults:
             _mem_value(idx[<int>K_PGFT_MAJ], count, ptr, plen, &t.pfmajor)
             _mem_value(idx[<int>K_PGFT_MIN], count, ptr, plen, &t.pfminor)

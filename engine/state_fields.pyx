@@ -70,7 +70,9 @@ _OPENAT = frozenset(e.id for e in _table.EVENTS
 
 
 cdef inline int set_bytes(Value *out, bytes b) except -1:
-    """Point `out` at bytes owned by the state (alive for the event)."""
+    """Point `out` at bytes owned by the state (alive for the event).
+    Bytes made during extraction (slices, joins) go through ctx.set_str,
+    which keeps them alive: `out` holds no reference."""
     out.kind = VK_STR
     out.s = PyBytes_AS_STRING(b)
     out.n = PyBytes_GET_SIZE(b)
@@ -256,6 +258,14 @@ cdef ThreadInfo group_leader(StateEngine st, ThreadInfo t, bint by_sid):
         mt = t
     leader = mt
     want = mt.sid if by_sid else mt.vpgid
+    # Outside a pid namespace the id is the leader's pid: that process,
+    # when the table has it (as libsinsp does).  The walk alone goes wrong
+    # when an ancestor changed group or session without the engine seeing
+    # it (setpgid has no parser): its stale id ends the walk early.
+    if want > 0 and (mt.vtid < 0 or mt.vtid == mt.tid):
+        obj = st.threads.get(want)
+        if obj is not None and (<ThreadInfo>obj).tid == (<ThreadInfo>obj).pid:
+            return <ThreadInfo>obj
     for a in ancestors(st, t):
         if ((<ThreadInfo>a).sid if by_sid else (<ThreadInfo>a).vpgid) != want:
             break
@@ -432,10 +442,11 @@ cdef class ProcField(FieldExtractor):
             return set_int(out, found)
         if code == P_ENV:
             if self.key is not None:
+                # (A slice of the entry: kept alive for the event.)
                 b = env_value(t.env, self.key)
                 if b is None:
                     return 0
-                return set_bytes(out, b)
+                return ctx.set_str(out, b)
             return ctx.set_str(out, _env_text(t.env))
         if code == P_AENV:
             if self.key is None:
@@ -443,7 +454,7 @@ cdef class ProcField(FieldExtractor):
             for a in [t] + ancestors(st, t):
                 b = env_value((<ThreadInfo>a).env, self.key)
                 if b is not None:
-                    return set_bytes(out, b)
+                    return ctx.set_str(out, b)
             return 0
         if code == P_DURATION:
             if t.clone_ts == 0:
@@ -545,7 +556,9 @@ cdef class ProcField(FieldExtractor):
             for cg in t.cgroups:
                 k, _, v = (<bytes>cg).partition(b"=")
                 if self.key in k.split(b","):
-                    return set_bytes(out, v)
+                    # v is a new object: set_bytes would leave `out`
+                    # pointing into it after it is freed.
+                    return ctx.set_str(out, v)
             return 0
         if code == P_NAMETID:
             return ctx.set_str(out, t.comm + str(t.tid).encode())

@@ -118,3 +118,35 @@ def test_port_conditions_match_sysdig(sysdig: str, text: str):
 
 
 _UDP_RECONNECT = {"libs/test_ipv6_client.scap": (231, 232, 233, 237)}
+
+
+@pytest.mark.sysdig
+@pytest.mark.parametrize("text", [
+    "fd.ip = 127.0.0.1 and fd.l4proto = tcp", "fd.ip = 192.168.0.3",
+    "fd.cnet = 192.168.0.0/16 and fd.l4proto = tcp", "fd.cnet = 10.0.0.0/8",
+    "fd.snet = 192.168.0.0/24", "fd.lnet = 127.0.0.0/8",
+    "fd.lnet = 192.168.0.0/16 and fd.l4proto = tcp", "fd.rnet = 192.168.0.0/16",
+    "fd.typechar = 4 and not fd.rnet = 192.168.0.0/16"])
+def test_network_conditions_match_sysdig(sysdig: str, text: str):
+    """fd.ip (either end's address) and fd.cnet/snet/lnet/rnet (an end in a
+    CIDR range): filter-only fields, so compared by the events a condition
+    on them matches, next to sysdig on every capture.  Each matches some.
+
+    Left out, as sysdig 0.29.3 gets them wrong: the 73 sendmsg events on
+    502Error's unconnected UDP socket (its uninitialized tuple, see
+    test_state's KNOWN_DIFFS; "fd.l4proto = tcp" keeps them out), IPv6
+    constants ("fd.ip = ::1" matches the zeroed tuple of unconnected IPv4
+    sockets, as "fd.ip = 0.0.0.0" does) and IPv6 networks (it refuses
+    "2001:4860::/32" as an unrecognized address)."""
+    if not CAPTURES:
+        pytest.skip("the shared captures are absent")
+    matched = 0
+    for cap in CAPTURES:
+        want, error = _sysdig_matches(sysdig, cap, text)
+        assert error is None, error
+        got = _ours(cap, _Condition(text))
+        skip = _UDP_RECONNECT.get(capture_id(cap), ())
+        assert [n for n in got if n not in skip] == [n for n in want if n not in skip], \
+            capture_id(cap)
+        matched += len(want)
+    assert matched > 0

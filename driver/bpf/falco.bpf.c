@@ -2379,6 +2379,7 @@ static __always_inline int dispatch(__u32 type)
 	case PPME_SYSCALL_PIDFD_OPEN_E:
 	case PPME_SYSCALL_PIDFD_GETFD_E:
 	case PPME_SYSCALL_IO_URING_SETUP_E:
+	case PPME_SYSCALL_SETSID_E:
 		return fb_fill_empty(type);
 	case PPME_SYSCALL_SETUID_E:
 	case PPME_SYSCALL_SETGID_E:
@@ -2390,6 +2391,7 @@ static __always_inline int dispatch(__u32 type)
 	case PPME_SYSCALL_SETRESUID_X:
 	case PPME_SYSCALL_SETRESGID_X:
 	case PPME_SOCKET_LISTEN_X:
+	case PPME_SYSCALL_SETSID_X:	/* res: the new session id (PT_PID) */
 		return fb_fill_res(type);
 	case PPME_SOCKET_LISTEN_E:
 		return fb_fill_listen_e(type);

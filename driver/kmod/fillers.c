@@ -1712,6 +1712,7 @@ void fk_fill(struct fk_evt *e, u16 type)
 	case PPME_SYSCALL_PIDFD_OPEN_E:
 	case PPME_SYSCALL_PIDFD_GETFD_E:
 	case PPME_SYSCALL_IO_URING_SETUP_E:
+	case PPME_SYSCALL_SETSID_E:
 		return fill_empty(e, type);
 	case PPME_SYSCALL_SETUID_E:
 	case PPME_SYSCALL_SETGID_E:
@@ -1723,6 +1724,7 @@ void fk_fill(struct fk_evt *e, u16 type)
 	case PPME_SYSCALL_SETRESUID_X:
 	case PPME_SYSCALL_SETRESGID_X:
 	case PPME_SOCKET_LISTEN_X:
+	case PPME_SYSCALL_SETSID_X:	/* res: the new session id (PT_PID) */
 		return fill_res(e, type);
 	case PPME_SOCKET_LISTEN_E:
 		return fill_listen_e(e, type);

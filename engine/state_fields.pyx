@@ -20,7 +20,7 @@ from falco_engine.evalctx cimport (
     VK_IP, VK_DOUBLE, VK_LIST, ctx_fd,
 )
 from falco_engine.event_table cimport fe_event_table
-from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of
+from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of, thread_of
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
@@ -263,9 +263,10 @@ cdef ThreadInfo group_leader(StateEngine st, ThreadInfo t, bint by_sid):
     # when an ancestor changed group or session without the engine seeing
     # it (setpgid has no parser): its stale id ends the walk early.
     if want > 0 and (mt.vtid < 0 or mt.vtid == mt.tid):
-        obj = st.threads.get(want)
-        if obj is not None and (<ThreadInfo>obj).tid == (<ThreadInfo>obj).pid:
-            return <ThreadInfo>obj
+        leader = thread_of(st, want)
+        if leader is not None and leader.tid == leader.pid:
+            return leader
+        leader = mt
     for a in ancestors(st, t):
         if ((<ThreadInfo>a).sid if by_sid else (<ThreadInfo>a).vpgid) != want:
             break

@@ -498,6 +498,9 @@ static int workload(void *arg)
 		close(efd);
 		close(pfd[0]);
 		close(pfd[1]);
+		/* a forked child leads no group: setsid makes it a session */
+		if (syscall(SYS_setsid) != getpid())
+			return 25;
 	}
 	/* socket / bind / listen / connect / accept over loopback */
 	ls = socket(AF_INET, SOCK_STREAM, 0);
@@ -677,8 +680,8 @@ static void check_workload(struct workload_out *w, pid_t self)
 	      p[0] == PPM_AF_INET && rd16(p + 11) == w->port,
 	      "accept exit missing or wrong");
 
-	/* listen, credentials, pipe2, fcntl, eventfd2, prctl, mkdirat,
-	 * rmdir, pidfd_open: their own events, not generic ones */
+	/* listen, credentials, setsid, pipe2, fcntl, eventfd2, prctl,
+	 * mkdirat, rmdir, pidfd_open: their own events, not generic ones */
 	r = find(PPME_SOCKET_LISTEN_E, c, NULL);
 	e = find(PPME_SOCKET_LISTEN_X, c, NULL);
 	CHECK("listen: fd, backlog, res",
@@ -694,6 +697,10 @@ static void check_workload(struct workload_out *w, pid_t self)
 	e = find(PPME_SYSCALL_SETUID_X, c, NULL);
 	CHECK("setuid: uid, res", r && param_s64(r, 0) == 0 && e &&
 	      param_s64(e, 0) == 0, "setuid missing or wrong");
+	r = find(PPME_SYSCALL_SETSID_E, c, NULL);
+	e = find(PPME_SYSCALL_SETSID_X, c, NULL);
+	CHECK("setsid: res is the new session (the caller's pid)",
+	      r && e && param_s64(e, 0) == c, "setsid missing or wrong");
 	r = find(PPME_SYSCALL_PIPE2_X, c, NULL);
 	CHECK("pipe2 exit: res, fds, ino, flags",
 	      r && param_s64(r, 0) == 0 && param_s64(r, 1) >= 3 &&

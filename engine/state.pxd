@@ -64,6 +64,7 @@ cdef class ThreadInfo:
     cdef public int64_t fdlimit     # RLIMIT_NOFILE
     cdef public uint32_t flags      # clone flags (PPM_CL_*)
     cdef public uint64_t clone_ts   # creation time (event ts), 0 when seeded
+    cdef public uint64_t lastaccess_ts  # its last event's ts (purges skip busy threads)
     cdef public uint64_t vmsize_kb
     cdef public uint64_t vmrss_kb
     cdef public uint64_t vmswap_kb
@@ -120,6 +121,17 @@ cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):
 cdef class StateEngine(StateHook):
     cdef public IntTable threads    # tid -> ThreadInfo
     cdef uint32_t evict_cursor      # where the next eviction looks (full table)
+    # Purges (libsinsp's thread purge): every purge_interval_ns of event
+    # time a sweep goes round the thread table, a slice per run of events,
+    # and removes the threads whose exit was lost: one that exited but still
+    # waits for threads no longer there, and (live) one idle for
+    # thread_timeout_ns whose /proc entry is gone.  0 turns purges off.
+    cdef public uint64_t purge_interval_ns
+    cdef public uint64_t thread_timeout_ns
+    cdef uint64_t purge_at          # event time of the next sweep (0: sweeping)
+    cdef Py_ssize_t purge_left      # threads the sweep still visits; -1: clock not started
+    cdef uint32_t purge_cursor
+    cdef public uint64_t n_threads_purged
     cdef public dict users          # {uid: (name bytes, home bytes, shell bytes)}
     cdef public dict groups         # {gid: name bytes}
     cdef public dict containers     # {id bytes (12 chars): dict of bytes values}
@@ -182,6 +194,8 @@ cdef class StateEngine(StateHook):
     cdef ThreadInfo parent_thread(self, ThreadInfo t)
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi)
     cdef int _flush(self) except -1
+    cdef int _drop_thread(self, ThreadInfo t) except -1
+    cdef int _purge_step(self, uint64_t now) except -1
     # The per-event entry point (sets ctx.thread and ctx.fd).
     cdef int process(self, EventCtx ctx) except -1
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,

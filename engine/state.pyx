@@ -212,6 +212,9 @@ cdef enum QuietKind:
     KIND_SCHED = 4
     KIND_PARSE = 5      # the exit of a call that changes state: its parser
 cdef int64_t F_DUPFD_CODES[2]
+# A purge slice: threads visited, and /proc lookups, at most.
+DEF PURGE_VISITS = 256
+DEF PURGE_CHECKS = 16
 
 
 def _build_index():
@@ -1087,7 +1090,8 @@ cdef class StateEngine(StateHook):
     `ctx.fd`.  `seed(tables)` loads a capture's tables first.
     """
 
-    def __init__(self, Py_ssize_t max_threads=131072, Py_ssize_t max_fds=4096):
+    def __init__(self, Py_ssize_t max_threads=262144, Py_ssize_t max_fds=4096,
+                 double purge_interval_s=1200, double thread_timeout_s=1800):
         self.threads = IntTable()
         self._clear_hot()
         self.users = {}
@@ -1097,6 +1101,9 @@ cdef class StateEngine(StateHook):
         self.local_v6 = set()
         self.max_threads = max_threads
         self.max_fds = max_fds
+        self.purge_interval_ns = <uint64_t>(purge_interval_s * 1e9)
+        self.thread_timeout_ns = <uint64_t>(thread_timeout_s * 1e9)
+        self.purge_left = -1
         self.pending_tid = None
         self.pending_fds = []
         self.has_pending = False
@@ -1441,17 +1448,64 @@ cdef class StateEngine(StateHook):
                     # (its name, parent, cwd, fds) stays theirs until the
                     # last one exits.
                     return 0
-                self._forget(t.tid)
-                self.threads.discard(t.tid)
-                self.n_threads_removed += 1
-                if t.tid != t.pid:
-                    mt = thread_of(self, t.pid)
-                    if mt is not None:
-                        mt.nthreads -= 1
-                        if mt.closed and mt.nthreads <= 0:
-                            self._forget(mt.tid)
-                            self.threads.discard(mt.tid)
-                            self.n_threads_removed += 1
+                self._drop_thread(t)
+        return 0
+
+    cdef int _drop_thread(self, ThreadInfo t) except -1:
+        """Remove `t` (in the table); a main thread that exited first and
+        waited for it goes too when it was the last."""
+        cdef ThreadInfo mt
+        self._forget(t.tid)
+        self.threads.discard(t.tid)
+        self.n_threads_removed += 1
+        if t.tid != t.pid:
+            mt = thread_of(self, t.pid)
+            if mt is not None:
+                mt.nthreads -= 1
+                if mt.closed and mt.nthreads <= 0:
+                    self._forget(mt.tid)
+                    self.threads.discard(mt.tid)
+                    self.n_threads_removed += 1
+        return 0
+
+    cdef int _purge_step(self, uint64_t now) except -1:
+        """A slice of the purge sweep (see purge_interval_ns), or starting
+        one when it is due.  A slice visits at most PURGE_VISITS threads and
+        looks in /proc for at most PURGE_CHECKS of them, so a big table is
+        swept over many runs of events, never in one stall."""
+        cdef int visits = PURGE_VISITS, checks = PURGE_CHECKS
+        cdef int64_t tid
+        cdef ThreadInfo t
+        if self.purge_interval_ns == 0:
+            self.purge_at = <uint64_t>-1
+            return 0
+        if self.purge_left < 0:
+            # The first event: the purge clock starts.
+            self.purge_left = 0
+            self.purge_at = now + self.purge_interval_ns
+            return 0
+        if self.purge_left == 0:
+            self.purge_left = self.threads.count
+            self.purge_at = 0
+        while self.purge_left > 0 and visits > 0 and checks > 0:
+            if not self.threads.next_key(&self.purge_cursor, &tid):
+                self.purge_left = 0
+                break
+            self.purge_left -= 1
+            visits -= 1
+            t = thread_of(self, tid)
+            if t.closed and not (t.tid == t.pid and t.nthreads > 0):
+                # Exited; its removal was never applied.
+                self._drop_thread(t)
+                self.n_threads_purged += 1
+            elif self.live and t.lastaccess_ts + self.thread_timeout_ns <= now:
+                # Idle long enough that no event of it is still on its way.
+                checks -= 1
+                if not os.path.exists(f"{self.proc_root}/{t.pid}/task/{t.tid}"):
+                    self._drop_thread(t)
+                    self.n_threads_purged += 1
+        if self.purge_left == 0:
+            self.purge_at = now + self.purge_interval_ns
         return 0
 
     cdef int process(self, EventCtx ctx) except -1:
@@ -1467,10 +1521,13 @@ cdef class StateEngine(StateHook):
         self.n_events += 1
         if self.has_pending:
             self._flush()
+        if e.ts >= self.purge_at:
+            self._purge_step(e.ts)
         ctx_set_fd(ctx, None)
         if self.kind_of[et] == KIND_QUICK:
             t = _hot_find(self, tid)
             if t is not None:
+                t.lastaccess_ts = e.ts
                 _note_call(<PyObject *>t, ctx.batch.base, e, ef, True)
                 ctx.thread = t
                 if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
@@ -1491,6 +1548,8 @@ cdef class StateEngine(StateHook):
         if ef & EF_SKIPPARSERESET or act == A_SWITCH:
             # Scheduler and internal events never create threads.
             t = _hot_find(self, tid)
+            if t is not None:
+                t.lastaccess_ts = e.ts
             if act == A_SWITCH and t is not None and self.track_memory:
                 # The thread switched out reports its page faults and memory.
                 self._memory(ctx, t, True)
@@ -1506,6 +1565,7 @@ cdef class StateEngine(StateHook):
                 t = _fake_thread(tid)
             self._add_thread(t)
         if t is not None:
+            t.lastaccess_ts = e.ts
             if et % 2 == 0:
                 t.lastevent_fd = -1
                 t.lastevent_type = et
@@ -1561,6 +1621,8 @@ cdef class StateEngine(StateHook):
         cdef PyObject *hot
         if ctx.batch is not b:
             ctx.batch = b
+        if i < n and evts[i].ts >= self.purge_at:
+            self._purge_step(evts[i].ts)
         while i < n:
             e = &evts[i]
             et = e.type
@@ -1588,6 +1650,8 @@ cdef class StateEngine(StateHook):
                     self._find(<int64_t>e.tid)      # fills the slot
                     tag = self.hot_tag[slot]
                 hot = self.hot_obj[slot] if tag == key else NULL
+                if hot != NULL:
+                    (<ThreadInfo>hot).lastaccess_ts = e.ts
                 if hot == NULL:
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most
@@ -2592,6 +2656,7 @@ cdef class StateEngine(StateHook):
             "threads_created": self.n_threads_created,
             "threads_removed": self.n_threads_removed,
             "thread_evictions": self.n_thread_evictions,
+            "threads_purged": self.n_threads_purged,
             "fds_added": self.n_fds_added,
             "fds_removed": self.n_fds_removed,
             "fd_drops": self.n_fd_drops,

@@ -139,7 +139,8 @@ def make_detector(cfg: Config, opts: RunOptions, loaded: LoadResult,
         from falco.live.container_meta import cri_sockets_from_config, sockets_from_config
         engines = cfg.container_engines
         state = new_state(container_sockets=sockets_from_config(engines),
-                          cri_sockets=cri_sockets_from_config(engines))
+                          cri_sockets=cri_sockets_from_config(engines),
+                          libs=cfg.falco_libs)
     detector = build_detector(loaded, selection, first_match=first,
                               profile=opts.profile, state=state)
     for w in detector.warnings:

@@ -234,6 +234,18 @@ class Metrics:
 
 
 @dataclass
+class FalcoLibs:
+    """The state engine's bounds (Falco's `falco_libs`)."""
+    #: threads kept at most; a full table gives one up for each new one
+    thread_table_size: int = _opt(262144, min=1)
+    #: how often (seconds of event time) a sweep looks for threads whose
+    #: exit was lost; 0: never
+    thread_table_auto_purging_interval_s: int = _opt(1200, min=0)
+    #: how long a thread must be idle before a sweep asks /proc about it
+    thread_table_auto_purging_thread_timeout_s: int = _opt(1800, min=0)
+
+
+@dataclass
 class SimpleContainerEngine:
     enabled: bool = True
 
@@ -314,6 +326,7 @@ class Config:
     syscall_event_drops: SyscallEventDrops = _section(SyscallEventDrops)
     webserver: Webserver = _section(Webserver)
     metrics: Metrics = _section(Metrics)
+    falco_libs: FalcoLibs = _section(FalcoLibs)
     log_level: str = _opt("info", choices=LOG_LEVELS)
     log_stderr: bool = True
     log_syslog: bool = True
@@ -349,7 +362,7 @@ class Config:
 #: (plugins, gRPC, container engines, other drivers): a warning names each.
 ACCEPTED_NOT_USED = frozenset({
     "load_plugins", "plugins", "libs_logger", "output_timeout",
-    "grpc", "grpc_output", "base_syscalls", "falco_libs", "append_output",
+    "grpc", "grpc_output", "base_syscalls", "falco_libs.snaplen", "append_output",
     "syscall_buf_size_preset", "modern_bpf", "capture",
     "plugins_hostinfo", "static_fields", "log_format", "metadata_download",
     "syscall_drop_failed_exit", "rules_file", "syscall_event_timeouts",

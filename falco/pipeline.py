@@ -73,17 +73,23 @@ class Detector:
                 alerts.clear()
 
 
-def new_state(container_sockets=None, cri_sockets=None):
+def new_state(container_sockets=None, cri_sockets=None, libs=None):
     """A fresh state engine, or None where it is not built.  Live (after
     `seed_host`), new container ids are looked up on the runtime's socket
     in the background (falco/live/container_meta.py): Engine API sockets
     (`container_sockets`) and CRI gRPC sockets (`cri_sockets`); None for
-    either means the defaults."""
+    either means the defaults.  `libs` (config.FalcoLibs) bounds the
+    thread table and sets its purges; None: Falco's defaults."""
     if _state is None:
         return None
+    from falco.config import FalcoLibs
     from falco.live import dns_names
     from falco.live.container_meta import ContainerResolver
-    st = _state.StateEngine()
+    libs = libs or FalcoLibs()
+    st = _state.StateEngine(
+        max_threads=libs.thread_table_size,
+        purge_interval_s=libs.thread_table_auto_purging_interval_s,
+        thread_timeout_s=libs.thread_table_auto_purging_thread_timeout_s)
     ContainerResolver(container_sockets, cri_sockets=cri_sockets).attach(st)
     st.host_names = dns_names.shared()      # fd.*ip.name
     return st

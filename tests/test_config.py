@@ -137,6 +137,26 @@ grpc_output: {enabled: true}
         "key 'grpc_output' is Falco's but has no effect in this implementation"]
 
 
+def test_falco_libs_bound_the_state_engine():
+    from falco.pipeline import new_state
+    cfg = load_config(text="""
+falco_libs:
+  thread_table_size: 1000
+  thread_table_auto_purging_interval_s: 60
+  thread_table_auto_purging_thread_timeout_s: 90
+  snaplen: 80
+""")
+    assert cfg.warnings == [
+        "key 'falco_libs.snaplen' is Falco's but has no effect in this implementation"]
+    st = new_state(libs=cfg.falco_libs)
+    assert (st.max_threads, st.purge_interval_ns, st.thread_timeout_ns) == \
+        (1000, 60 * 10**9, 90 * 10**9)
+    # Falco's defaults when the section is absent.
+    st = new_state(libs=load_config(text="json_output: false\n").falco_libs)
+    assert (st.max_threads, st.purge_interval_ns, st.thread_timeout_ns) == \
+        (262144, 1200 * 10**9, 1800 * 10**9)
+
+
 @pytest.mark.parametrize("text,expected", [
     ("json_output: yes please", "json_output: expected a boolean (true/false), got 'yes please'"),
     ("outputs: {rate: fast}", "outputs.rate: expected a number, got 'fast'"),

@@ -946,3 +946,69 @@ def test_fd_types_lists_the_kinds_of_open_descriptors():
     kinds = list(dict.fromkeys(fi.type_name for fi in t.fds.values()))
     assert haproxy[-1][0] == "(" + ",".join(kinds) + ")"
     assert any(r[0] == "<NA>" and r[4] == "13969" for r in rows.values())
+
+
+# --- purges: threads whose exit was lost --------------------------------------
+
+def _read_call(tid, ts):
+    return _evt("read", 0, tid, ts, fd=0, size=1) + _evt("read", 1, tid, ts + 1, res=1)
+
+
+def _live_engine(proc_root, alive, **kw):
+    """A live engine whose /proc is `proc_root`, where only the tids in
+    `alive` have an entry (as their own process)."""
+    for tid in alive:
+        (proc_root / str(tid) / "task" / str(tid)).mkdir(parents=True)
+    engine = StateEngine(**kw)
+    engine.live = True
+    engine.proc_root = str(proc_root)
+    return engine
+
+
+def test_purge_drops_idle_threads_whose_proc_entry_is_gone(tmp_path):
+    s = 1_000_000_000
+    engine = _live_engine(tmp_path, alive=(100, 102), purge_interval_s=10,
+                          thread_timeout_s=5)
+    recs = [_read_call(tid, 1 * s) for tid in (100, 101, 102)]
+    recs.append(_read_call(103, 9 * s))     # no /proc entry either
+    engine.process_batch_debug(_stream(*recs))
+    assert set(engine.threads) == {100, 101, 102, 103}
+    # The clock started at the first event (1 s): the sweep is due at 11 s
+    # and runs at the next event after it.  103 ran 3 s before: an event of
+    # its may still be on its way, so it is not looked up yet.
+    engine.process_batch_debug(_stream(_read_call(100, 12 * s)))
+    assert set(engine.threads) == {100, 102, 103}
+    assert engine.n_threads_purged == 1
+    # The next sweep is an interval after that one ended.
+    engine.process_batch_debug(_stream(_read_call(100, 21 * s)))
+    assert set(engine.threads) == {100, 102, 103}
+    engine.process_batch_debug(_stream(_read_call(100, 23 * s)))
+    assert set(engine.threads) == {100, 102}
+    assert engine.n_threads_purged == 2
+
+
+def test_purge_sweeps_a_big_table_in_slices(tmp_path):
+    """1,000 dead threads are not all looked up in /proc at one event: each
+    event takes a bounded slice, and the sweep ends with all of them gone."""
+    s = 1_000_000_000
+    engine = _live_engine(tmp_path, alive=(1,), purge_interval_s=10, thread_timeout_s=1)
+    engine.process_batch_debug(_stream(*[_read_call(tid, 1 * s) for tid in range(1000, 2000)]))
+    assert len(engine.threads) == 1000
+    engine.process_batch_debug(_stream(_read_call(1, 20 * s)))
+    first = 1001 - len(engine.threads)          # purged, and thread 1 added
+    assert 0 < first <= 64
+    engine.process_batch_debug(_stream(*[_read_call(1, 20 * s + 10 * k)
+                                         for k in range(1, 200)]))
+    assert set(engine.threads) == {1}
+    assert engine.n_threads_purged == 1000
+
+
+def test_purge_off_and_offline_keeps_idle_threads(tmp_path):
+    s = 1_000_000_000
+    for engine in (_live_engine(tmp_path / "off", alive=(), purge_interval_s=0),
+                   StateEngine(purge_interval_s=10, thread_timeout_s=1)):
+        engine.process_batch_debug(_stream(_read_call(100, 1 * s), _read_call(101, 1 * s)))
+        engine.process_batch_debug(_stream(*[_read_call(101, k * s) for k in range(20, 40)]))
+        # Offline there is no /proc to ask: an idle thread may be alive.
+        assert set(engine.threads) == {100, 101}
+        assert engine.n_threads_purged == 0

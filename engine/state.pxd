@@ -132,6 +132,10 @@ cdef class StateEngine(StateHook):
     cdef Py_ssize_t purge_left      # threads the sweep still visits; -1: clock not started
     cdef uint32_t purge_cursor
     cdef public uint64_t n_threads_purged
+    # fd.name_changed: the event (context and its generation) whose parser
+    # last gave an fd a different name.
+    cdef void *name_changed_ctx
+    cdef uint64_t name_changed_gen
     cdef public dict users          # {uid: (name bytes, home bytes, shell bytes)}
     cdef public dict groups         # {gid: name bytes}
     cdef public dict containers     # {id bytes (12 chars): dict of bytes values}

@@ -1067,6 +1067,16 @@ cdef IntTable _copy_fds(IntTable src):
     return dst
 
 
+cdef inline void _rename(StateEngine st, EventCtx ctx, FdInfo fi, bytes name):
+    """Set an fd's name; a different one marks the event for
+    fd.name_changed (libsinsp's: an open, an accept, a connect or a
+    datagram that gave the fd a new name)."""
+    if name != fi.name:
+        st.name_changed_ctx = <void *>ctx
+        st.name_changed_gen = ctx.gen
+    fi.name = name
+
+
 cdef inline bint is_fake(ThreadInfo t) noexcept:
     return t.uid == 0xFFFFFFFF and t.comm == b"<NA>"
 
@@ -1810,7 +1820,7 @@ cdef class StateEngine(StateHook):
         fi.type = FD_DIRECTORY if flags & PPM_O_DIRECTORY else FD_FILE
         fi.openflags = <uint32_t>flags
         fi.nameraw = name
-        fi.name = concat_paths(sdir, name)
+        _rename(self, ctx, fi, concat_paths(sdir, name))
         if ev_uint(ctx, K_DEV, &u):
             fi.dev = <uint32_t>u
         if ev_uint(ctx, K_INO, &u):
@@ -1827,7 +1837,7 @@ cdef class StateEngine(StateHook):
             return 0
         fi = FdInfo.__new__(FdInfo)
         fi.type = FD_FILE
-        fi.name = ev_str(ctx, K_PATH) or b""
+        _rename(self, ctx, fi, ev_str(ctx, K_PATH) or b"")
         fi.nameraw = fi.name
         if ev_uint(ctx, K_FLAGS, &u):
             fi.openflags = <uint32_t>u
@@ -1892,7 +1902,7 @@ cdef class StateEngine(StateHook):
                 fi.type = FD_IPV6_SERVSOCK
                 memcpy(fi.dip, p + 1, 16)
                 fi.dport = rd16(p + 17)
-        fi.name = sockaddr_text(p, n)
+        _rename(self, ctx, fi, sockaddr_text(p, n))
         return 0
 
     cdef int _set_tuple(self, FdInfo fi, const uint8_t *p, uint32_t n) except -1:
@@ -1938,7 +1948,7 @@ cdef class StateEngine(StateHook):
         if p == NULL or n == 0:
             return 0
         if self._set_tuple(fi, p, n):
-            fi.name = tuple_text(p, n)
+            _rename(self, ctx, fi, tuple_text(p, n))
         fi.role = ROLE_CLIENT
         fi.connected = True
         return 0
@@ -1990,7 +2000,7 @@ cdef class StateEngine(StateHook):
                 memcmp(before + 34, &fi.dport, 2) == 0):
             # Each datagram of a flow names the same peer: the name is
             # rendered again only when the tuple changed.
-            fi.name = tuple_text(buf, n)
+            _rename(self, ctx, fi, tuple_text(buf, n))
         fi.connected = True
         if fi.role == ROLE_NONE:
             fi.role = ROLE_CLIENT if act == A_SENDTO else ROLE_SERVER
@@ -2046,7 +2056,7 @@ cdef class StateEngine(StateHook):
             return 0
         if fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK:
             fi.l4proto = L4_TCP
-        fi.name = tuple_text(p, n)
+        _rename(self, ctx, fi, tuple_text(p, n))
         fi.role = ROLE_SERVER
         fi.connected = True
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
@@ -2128,7 +2138,7 @@ cdef class StateEngine(StateHook):
             fi.openflags = <uint32_t>flags
         if act == A_MEMFD:
             fi.type = FD_MEMFD
-            fi.name = b"memfd:" + (ev_str(ctx, K_NAME) or b"")
+            _rename(self, ctx, fi, b"memfd:" + (ev_str(ctx, K_NAME) or b""))
         elif act == A_BPF:
             fi.type = FD_BPF
         else:

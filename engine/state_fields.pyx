@@ -951,7 +951,8 @@ cdef class FdField(FieldExtractor):
         if code == F_CONNECTED:
             return set_bool(out, fi.connected)
         if code == F_NAME_CHANGED:
-            return set_bool(out, False)
+            return set_bool(out, st.name_changed_ctx == <void *>ctx and
+                            st.name_changed_gen == ctx.gen)
         if code == F_INO:
             return set_int(out, <int64_t>fi.ino)
         if code == F_DEV:

@@ -22,7 +22,12 @@ cdef enum:
 cdef class FdInfo:
     cdef public int64_t fd          # descriptor number
     cdef public int type            # scap fd type (FD_FILE, FD_IPV4_SOCK, ...)
-    cdef public bytes name          # resolved path, or socket tuple text
+    # The resolved path, or a socket's tuple text: read it with fd_name().
+    # An accepted or connected inet socket's text is rendered only when
+    # something reads it (name_stale: _name is not set yet, sip/dip and
+    # the ports hold the tuple); most are never read.
+    cdef bytes _name
+    cdef bint name_stale
     cdef public bytes nameraw       # path as the syscall passed it
     cdef public uint32_t openflags  # PPM_O_* flags of open-like calls
     cdef public uint64_t ino        # inode, when the driver recorded it
@@ -110,6 +115,17 @@ cdef class ThreadInfo:
     cdef uint16_t enter_type
 
     cdef bint is_main(self)
+
+
+cdef bytes sock_pair_name(FdInfo fi)
+
+
+cdef inline bytes fd_name(FdInfo fi):
+    """The fd's name (see FdInfo._name)."""
+    if fi.name_stale:
+        fi._name = sock_pair_name(fi)
+        fi.name_stale = False
+    return fi._name
 
 
 cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):

@@ -857,16 +857,26 @@ cdef class FdInfo:
     def __cinit__(self):
         self.fd = -1
         self.type = FD_UNKNOWN
-        self.name = b""
+        self._name = b""
         self.nameraw = b""
         memset(self.sip, 0, 16)
         memset(self.dip, 0, 16)
+
+    @property
+    def name(self):
+        return fd_name(self)
+
+    @name.setter
+    def name(self, bytes value):
+        self._name = value
+        self.name_stale = False
 
     cdef FdInfo copy(self):
         cdef FdInfo c = FdInfo.__new__(FdInfo)
         c.fd = self.fd
         c.type = self.type
-        c.name = self.name
+        c._name = self._name
+        c.name_stale = self.name_stale
         c.nameraw = self.nameraw
         c.openflags = self.openflags
         c.ino = self.ino
@@ -903,7 +913,7 @@ cdef class FdInfo:
         return bytes(self.dip[:16 if self.is_ipv6 else 4])
 
     def __repr__(self):
-        return f"<FdInfo {self.fd} {self.typechar} {self.name!r}>"
+        return f"<FdInfo {self.fd} {self.typechar} {fd_name(self)!r}>"
 
 
 # Not in the cyclic GC: a thread holds bytes, lists of bytes and its fd
@@ -1071,10 +1081,48 @@ cdef inline void _rename(StateEngine st, EventCtx ctx, FdInfo fi, bytes name):
     """Set an fd's name; a different one marks the event for
     fd.name_changed (libsinsp's: an open, an accept, a connect or a
     datagram that gave the fd a new name)."""
-    if name != fi.name:
+    if name != fd_name(fi):
         st.name_changed_ctx = <void *>ctx
         st.name_changed_gen = ctx.gen
-    fi.name = name
+    fi._name = name
+
+
+cdef struct PairMark:
+    # An fd's tuple before a parser sets a new one (_pair_before).
+    int type
+    bint had_name
+    uint8_t ends[36]        # sip, dip, sport, dport
+
+
+cdef inline void _pair_ends(FdInfo fi, uint8_t *ends) noexcept:
+    memcpy(ends, fi.sip, 16)
+    memcpy(ends + 16, fi.dip, 16)
+    memcpy(ends + 32, &fi.sport, 2)
+    memcpy(ends + 34, &fi.dport, 2)
+
+
+cdef inline void _pair_before(FdInfo fi, PairMark *m) noexcept:
+    m.type = fi.type
+    m.had_name = fi.name_stale or PyBytes_GET_SIZE(fi._name) > 0
+    _pair_ends(fi, m.ends)
+
+
+cdef inline void _name_pair(StateEngine st, EventCtx ctx, FdInfo fi, PairMark *m,
+                            const uint8_t *p, uint32_t n):
+    """Name a socket after its tuple `p` (just set by _set_tuple).  An inet
+    socket's text waits until something reads it (fd_name); the same tuple
+    as before keeps the name, and marks no change."""
+    cdef uint8_t now[36]
+    if fi.type != FD_IPV4_SOCK and fi.type != FD_IPV6_SOCK:
+        _rename(st, ctx, fi, tuple_text(p, n))
+        return
+    _pair_ends(fi, now)
+    if m.had_name and m.type == fi.type and memcmp(now, m.ends, 36) == 0:
+        return
+    st.name_changed_ctx = <void *>ctx
+    st.name_changed_gen = ctx.gen
+    fi._name = b""
+    fi.name_stale = True
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
@@ -1813,7 +1861,7 @@ cdef class StateEngine(StateHook):
             sdir = t.cwd
         else:
             dfi = fd_of(t, dirfd)
-            sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(dfi.name)
+            sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(fd_name(dfi))
         if fd < 0:
             return 0
         fi = FdInfo.__new__(FdInfo)
@@ -1838,7 +1886,7 @@ cdef class StateEngine(StateHook):
         fi = FdInfo.__new__(FdInfo)
         fi.type = FD_FILE
         _rename(self, ctx, fi, ev_str(ctx, K_PATH) or b"")
-        fi.nameraw = fi.name
+        fi.nameraw = fi._name
         if ev_uint(ctx, K_FLAGS, &u):
             fi.openflags = <uint32_t>u
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
@@ -1937,6 +1985,7 @@ cdef class StateEngine(StateHook):
 
     cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef FdInfo fi = ctx_fd(ctx)
+        cdef PairMark mark
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -1947,8 +1996,9 @@ cdef class StateEngine(StateHook):
         p = evp(ctx, K_TUPLE, &n)
         if p == NULL or n == 0:
             return 0
+        _pair_before(fi, &mark)
         if self._set_tuple(fi, p, n):
-            _rename(self, ctx, fi, tuple_text(p, n))
+            _name_pair(self, ctx, fi, &mark, p, n)
         fi.role = ROLE_CLIENT
         fi.connected = True
         return 0
@@ -1961,8 +2011,7 @@ cdef class StateEngine(StateHook):
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef uint8_t buf[37]
-        cdef uint8_t before[36]
-        cdef int type_before
+        cdef PairMark mark
         if fi is None or not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
         if not (fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK or
@@ -1986,21 +2035,11 @@ cdef class StateEngine(StateHook):
             # Unbound source: the kernel picks the route's; for the loopback
             # destinations this happens on, that is the destination.
             memcpy(buf + 1, buf + 19, 16)
-        type_before = fi.type
-        memcpy(before, fi.sip, 16)
-        memcpy(before + 16, fi.dip, 16)
-        memcpy(before + 32, &fi.sport, 2)
-        memcpy(before + 34, &fi.dport, 2)
+        # (Each datagram of a flow names the same peer: no change then.)
+        _pair_before(fi, &mark)
         if not self._set_tuple(fi, buf, n):
             return 0
-        if not (fi.type == type_before and fi.name and
-                memcmp(before, fi.sip, 16) == 0 and
-                memcmp(before + 16, fi.dip, 16) == 0 and
-                memcmp(before + 32, &fi.sport, 2) == 0 and
-                memcmp(before + 34, &fi.dport, 2) == 0):
-            # Each datagram of a flow names the same peer: the name is
-            # rendered again only when the tuple changed.
-            _rename(self, ctx, fi, tuple_text(buf, n))
+        _name_pair(self, ctx, fi, &mark, buf, n)
         fi.connected = True
         if fi.role == ROLE_NONE:
             fi.role = ROLE_CLIENT if act == A_SENDTO else ROLE_SERVER
@@ -2045,6 +2084,7 @@ cdef class StateEngine(StateHook):
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef FdInfo fi
+        cdef PairMark mark
         if not ev_int(ctx, K_FD, &fd) or fd < 0:
             return 0
         t.lastevent_fd = fd
@@ -2052,11 +2092,12 @@ cdef class StateEngine(StateHook):
         if p == NULL or n == 0:
             return 0
         fi = FdInfo.__new__(FdInfo)
+        _pair_before(fi, &mark)
         if not self._set_tuple(fi, p, n):
             return 0
         if fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK:
             fi.l4proto = L4_TCP
-        _rename(self, ctx, fi, tuple_text(p, n))
+        _name_pair(self, ctx, fi, &mark, p, n)
         fi.role = ROLE_SERVER
         fi.connected = True
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
@@ -2199,7 +2240,7 @@ cdef class StateEngine(StateHook):
         else:
             fi = ctx_fd(ctx)
             if fi is not None:
-                t.cwd = dir_with_slash(fi.name)
+                t.cwd = dir_with_slash(fd_name(fi))
         self._share_cwd(t)
         return 0
 
@@ -2782,11 +2823,11 @@ cdef FdInfo _fdinfo_from_table(object fdi):
     fi.ino = fdi.ino
     fi.openflags = getattr(fdi, "open_flags", 0)
     fi.dev = getattr(fdi, "dev", 0)
-    fi.name = _enc(fdi.name)
+    fi._name = _enc(fdi.name)
     if fi.type == FD_UNIX_SOCK:
         # /proc/net/unix lines keep their newline in some captures.
-        fi.name = fi.name.rstrip(b"\n")
-    fi.nameraw = fi.name
+        fi._name = fi._name.rstrip(b"\n")
+    fi.nameraw = fi._name
     sip = bytes(getattr(fdi, "sip", b"") or b"")
     dip = bytes(getattr(fdi, "dip", b"") or b"")
     fi.l4proto = getattr(fdi, "l4proto", 0)
@@ -2805,24 +2846,25 @@ cdef FdInfo _fdinfo_from_table(object fdi):
         fi.connected = True
         memcpy(fi.sip, <const char *>sip, min(len(sip), 16))
         memcpy(fi.dip, <const char *>dip, min(len(dip), 16))
-        fi.name = _sock_name(fi)
+        fi._name = sock_pair_name(fi)
     elif fi.type == FD_IPV4_SERVSOCK or fi.type == FD_IPV6_SERVSOCK:
         # Server sockets: one address and port (the reader puts them in sip/sport).
         memcpy(fi.dip, <const char *>sip, min(len(sip), 16))
         fi.dport = fdi.sport
         fi.role = ROLE_SERVER
         if fi.type == FD_IPV4_SERVSOCK:
-            fi.name = f"{ip4_text(fi.dip)}:{fi.dport}".encode()
+            fi._name = f"{ip4_text(fi.dip)}:{fi.dport}".encode()
         else:
-            fi.name = f"{ip6_text(fi.dip)}:{fi.dport}".encode()
+            fi._name = f"{ip6_text(fi.dip)}:{fi.dport}".encode()
     elif fi.type == FD_UNIX_SOCK:
         fi.usrc = getattr(fdi, "unix_source", 0)
         fi.udst = getattr(fdi, "unix_dest", 0)
     return fi
 
 
-cdef bytes _sock_name(FdInfo fi):
+cdef bytes sock_pair_name(FdInfo fi):
+    """An inet socket's tuple text from its addresses and ports, as
+    tuple_text renders the tuple they were set from."""
     if fi.type == FD_IPV4_SOCK:
-        return (f"{ip4_text(fi.sip)}:{fi.sport}->"
-                f"{ip4_text(fi.dip)}:{fi.dport}").encode()
+        return _ip4_pair_text(fi.sip, fi.sport, fi.dip, fi.dport)
     return (f"{ip6_text(fi.sip)}:{fi.sport}->{ip6_text(fi.dip)}:{fi.dport}").encode()

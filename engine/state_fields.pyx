@@ -20,7 +20,7 @@ from falco_engine.evalctx cimport (
     VK_IP, VK_DOUBLE, VK_LIST, ctx_fd,
 )
 from falco_engine.event_table cimport fe_event_table
-from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of, thread_of
+from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of, fd_name, thread_of
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
@@ -538,7 +538,7 @@ cdef class ProcField(FieldExtractor):
                 return 0
             if code <= P_STDERR_TYPE:
                 return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
-            return set_bytes(out, fi.name)
+            return set_bytes(out, fd_name(fi))
         if code == P_NTHREADS:
             return set_uint(out, _count_threads(st, t.pid, False))
         if code == P_NCHILDS:
@@ -794,7 +794,7 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t, bint raw=False):
         if dirfd == -100:
             return _state.concat_paths(t.cwd, name)
         fi = fd_of(t, dirfd)
-        base = b"<UNKNOWN>" if fi is None else (<FdInfo>fi).name
+        base = b"<UNKNOWN>" if fi is None else fd_name(<FdInfo>fi)
         return _state.concat_paths(base, name)
     return b""
 
@@ -922,8 +922,8 @@ cdef class FdField(FieldExtractor):
                 if _res_negative(ctx):
                     return self.null_fd(ctx, t, out)
             if code == F_NAME:
-                return set_bytes(out, fi.name)
-            return ctx.set_str(out, _cid(t) + b":" + fi.name)
+                return set_bytes(out, fd_name(fi))
+            return ctx.set_str(out, _cid(t) + b":" + fd_name(fi))
         if code == F_UPPER_LAYER:
             return set_bool(out, (fi.openflags & PPM_FD_UPPER_LAYER) != 0)
         if code == F_LOWER_LAYER:
@@ -933,12 +933,12 @@ cdef class FdField(FieldExtractor):
         if code == F_TYPECHAR:
             return set_bytes(out, _TYPE_CHARS.get(fi.type, b"o"))
         if code == F_NAMERAW:
-            return set_bytes(out, fi.nameraw if fi.nameraw else fi.name)
+            return set_bytes(out, fi.nameraw if fi.nameraw else fd_name(fi))
         if code == F_DIRECTORY or code == F_CONTAINERDIRECTORY:
             if fi.type == FD_FILE:
-                b = dirname_of(fi.name)
+                b = dirname_of(fd_name(fi))
             elif fi.type == FD_DIRECTORY:
-                b = fi.name
+                b = fd_name(fi)
             else:
                 return 0
             if code == F_DIRECTORY:
@@ -947,7 +947,7 @@ cdef class FdField(FieldExtractor):
         if code == F_FILENAME:
             if fi.type != FD_FILE:
                 return 0
-            return ctx.set_str(out, basename_of(fi.name))
+            return ctx.set_str(out, basename_of(fd_name(fi)))
         if code == F_CONNECTED:
             return set_bool(out, fi.connected)
         if code == F_NAME_CHANGED:
@@ -1496,7 +1496,7 @@ cdef class PathField(FieldExtractor):
             return _state.concat_paths(t.cwd, raw)
         fi = fd_of(t, dirfd)
         return _state.concat_paths(b"<UNKNOWN>" if fi is None else
-                                   (<FdInfo>fi).name, raw)
+                                   fd_name(<FdInfo>fi), raw)
 
     cdef int fdlist(self, EventCtx ctx, ThreadInfo t, Value *out) except -1:
         cdef uint32_t n = 0
@@ -1524,7 +1524,7 @@ cdef class PathField(FieldExtractor):
                 continue
             if code == L_NAMES:
                 # (sysdig writes <NA> for a descriptor with no name)
-                items.append((<FdInfo>fi).name or b"<NA>")
+                items.append(fd_name(<FdInfo>fi) or b"<NA>")
             elif is_inet((<FdInfo>fi).type):
                 if code == L_CIPS:
                     items.append(str(_ipobj(<FdInfo>fi, False)).encode())

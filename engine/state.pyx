@@ -988,8 +988,10 @@ cdef ThreadInfo _fake_thread(int64_t tid):
     return t
 
 
-cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) except -1:
-    """Keep the enter record `rec` of this thread's current syscall."""
+cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) noexcept:
+    """Keep the enter record `rec` of this thread's current syscall.  Out
+    of memory, the record is dropped (-1): the exit then reads as one whose
+    enter was lost, which every parser already handles."""
     cdef uint32_t cap
     cdef uint8_t *buf
     if e.len > t.enter_cap or (t.enter_cap > 4096 and e.len <= 512):
@@ -998,7 +1000,8 @@ cdef int _store_enter(ThreadInfo t, const uint8_t *rec, fe_evt *e) except -1:
         cap = 256 if e.len <= 256 else e.len
         buf = <uint8_t *>realloc(t.enter_buf, cap)
         if buf == NULL:
-            raise MemoryError()
+            t.enter_len = 0
+            return -1
         t.enter_buf = buf
         t.enter_cap = cap
     memcpy(t.enter_buf, rec, e.len)
@@ -1035,8 +1038,8 @@ cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
     return st._find(tid)
 
 
-cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
-                           uint32_t ef, bint keep_enter) except -1:
+cdef inline void _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
+                            uint32_t ef, bint keep_enter) noexcept:
     """The per-thread record of a call that changes no other state: the
     enter's fd and record, kept for the exit; an exit without its enter
     forgets the stale record.  The record is copied only when `keep_enter`
@@ -1059,7 +1062,6 @@ cdef inline int _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
             (<ThreadInfo>tp).enter_len = 0
     elif (<ThreadInfo>tp).lastevent_type + 1 != et:
         (<ThreadInfo>tp).enter_len = 0
-    return 0
 
 
 cdef IntTable _copy_fds(IntTable src):

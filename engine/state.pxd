@@ -201,6 +201,12 @@ cdef class StateEngine(StateHook):
     cdef readonly bint track_cpu
     cdef readonly bint track_memory
     cdef uint8_t kind_of[1024]      # by event type (FE_EVENT_MAX < 1024)
+    # The walk's one lookup per event: kind_of[type], with QUIET_WANTED set
+    # where a rule is indexed under the type (wanted[type]), for the wanted
+    # table in quiet_for (rebuilt when run_quiet is given another).
+    cdef uint8_t quiet_of[1024]
+    cdef uint8_t quiet_for[1024]
+    cdef bint quiet_valid
 
     cdef void _clear_hot(self) noexcept
 

@@ -204,6 +204,7 @@ _SIMPLE_FD_TYPE = {
 }
 cdef uint8_t *SIMPLE_TYPE = <uint8_t *>malloc(FE_EVENT_MAX)
 cdef uint8_t *KIND = <uint8_t *>malloc(FE_EVENT_MAX)
+DEF QUIET_WANTED = 0x80     # quiet_of: a rule is indexed under the type
 cdef enum QuietKind:
     KIND_OTHER = 0      # through process()
     KIND_QUICK = 1
@@ -1183,6 +1184,7 @@ cdef class StateEngine(StateHook):
         cdef int t
         self.track_cpu = cpu
         self.track_memory = memory
+        self.quiet_valid = False
         for t in range(FE_EVENT_MAX):
             self.kind_of[t] = KIND[t]
             if not cpu and ACTION[t] == A_PROCINFO:
@@ -1674,8 +1676,9 @@ cdef class StateEngine(StateHook):
         cdef uint8_t kind
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
-        cdef const uint8_t *kind_of = self.kind_of
+        cdef const uint8_t *quiet_of = self.quiet_of
         cdef Py_ssize_t start = i, via_process = 0
+        cdef int k
         cdef Py_ssize_t slot
         cdef int64_t tag, key
         cdef PyObject *hot
@@ -1683,18 +1686,32 @@ cdef class StateEngine(StateHook):
             ctx.batch = b
         if i < n and evts[i].ts >= self.purge_at:
             self._purge_step(evts[i].ts)
+        if not self.quiet_valid or memcmp(wanted, self.quiet_for, FE_EVENT_MAX) != 0:
+            memcpy(self.quiet_for, wanted, FE_EVENT_MAX)
+            for k in range(FE_EVENT_MAX):
+                self.quiet_of[k] = self.kind_of[k] | (QUIET_WANTED if wanted[k] else 0)
+            self.quiet_valid = True
         while i < n:
+            # Scheduler and internal events that update nothing, no rule
+            # judges: most of a busy host's stream, passed in a few
+            # instructions each (a pending removal can wait for an event
+            # that looks).
+            while quiet_of[evts[i].type] == KIND_SCHED:
+                i += 1
+                if i == n:
+                    break
+            if i == n:
+                break
             e = &evts[i]
             et = e.type
-            kind = kind_of[et]
-            if wanted[et] and (et > 1 or _generic_wanted(base, e, wanted_sc)):
-                break
-            if kind == KIND_SCHED:
-                # Scheduler and internal events that update nothing (most
-                # of a busy host's stream: kept to a few instructions; a
-                # pending removal can wait for an event that looks).
-                i += 1
-                continue
+            kind = quiet_of[et]
+            if kind & QUIET_WANTED:
+                if et > 1 or _generic_wanted(base, e, wanted_sc):
+                    break
+                kind &= ~QUIET_WANTED
+                if kind == KIND_SCHED:
+                    i += 1
+                    continue
             if self.has_pending:
                 # What process() does first (a close or exit of the event
                 # before takes effect now).

@@ -925,7 +925,9 @@ cdef class FdInfo:
 cdef class ThreadInfo:
     """One thread, with what libsinsp keeps about its process."""
 
-    def __cinit__(self):
+    def __cinit__(self, bint fds_later=False):
+        # fds_later: the caller sets `fds` at once (a clone shares or copies
+        # its parent's), so no empty table is made to be thrown away.
         self.ptid = -1
         self.sid = -1
         self.vpgid = -1
@@ -946,7 +948,8 @@ cdef class ThreadInfo:
         self.gid = 0
         self.loginuid = 0       # libsinsp's default for threads it creates
         self.fdlimit = -1
-        self.fds = IntTable()
+        if not fds_later:
+            self.fds = IntTable()
         self.lastevent_fd = 0       # libsinsp's initial value: fd 0 until an
         self.lastevent_type = -1    # enter event says otherwise
         self.enter_buf = NULL
@@ -2428,7 +2431,7 @@ cdef class StateEngine(StateHook):
             self._forget(childtid)
             self.threads.discard(childtid)
             self._count_thread(child, -1)
-        child = ThreadInfo.__new__(ThreadInfo)
+        child = ThreadInfo.__new__(ThreadInfo, True)
         child.tid = childtid
         child.ptid = caller
         if valid_parent:
@@ -2514,8 +2517,11 @@ cdef class StateEngine(StateHook):
             child.vpid = child.pid
         p = evp(ctx, K_CGROUPS, &n)
         if p != NULL:
-            child.cgroups = _CGROUPS.at(p, n)
-            child.container_id = container_from_cgroups(child.cgroups)[0]
+            cgroups = _CGROUPS.at(p, n)
+            if cgroups is not child.cgroups:
+                # (The same list as the parent's: the same container id.)
+                child.cgroups = cgroups
+                child.container_id = container_from_cgroups(cgroups)[0]
         # libsinsp's: when the child's pid namespace started.  The driver
         # gives its init's start since boot; the boot time makes it an
         # epoch time.  Outside a new namespace that is the host's, taken as

@@ -45,7 +45,7 @@ def _capture(source, interval: float) -> LiveCapture:
     live.source = source
     live.poll_interval = 0.02
     live.drain_interval = interval
-    live._stop = threading.Event()
+    live._stopped = False
     return live
 
 
@@ -76,3 +76,56 @@ def test_stop_ends_the_wait_between_drains():
     threading.Timer(0.1, live.stop).start()
     list(live.batches())
     assert time.monotonic() - t0 < 2.0
+
+
+_SIGNAL_STORM = """
+import signal, time
+from falco.live.live_capture import LiveCapture
+
+class Idle:
+    def wait(self, timeout):
+        time.sleep(0.0001)
+        return True
+    def drain(self, max_bytes):
+        return b""
+    def stop(self):
+        pass
+
+live = LiveCapture.__new__(LiveCapture)
+live.source = Idle()
+live.poll_interval = 0.001
+live.drain_interval = 0.0005          # naps all the time
+ticks = 0
+
+def on_alarm(*_):
+    global ticks
+    ticks += 1
+    if ticks % 50 == 0:
+        live.stop()                    # what falco's SIGINT handler does
+
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+stops = 0
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    live._stopped = False
+    for _ in live.batches():
+        pass
+    stops += 1
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print(stops)
+"""
+
+
+def test_a_stop_from_a_signal_handler_never_deadlocks():
+    """falco stops on SIGINT by calling stop() from the handler, which runs
+    on the main thread wherever it was.  A signal every 100 us, each 50th
+    stopping the loop, for 3 s: every stop ends the loop.  (With a
+    threading.Event the handler could wait forever for the lock its own
+    thread held inside Event.wait: CI saw falco ignore SIGINT that way.)"""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_STORM], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout) > 100

@@ -8,7 +8,6 @@ are known and nothing that starts in between is missed.
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Iterable, Iterator
 
@@ -16,6 +15,9 @@ from falco.live.bpf_source import BpfSource, BpfUnavailable
 from falco.live.proc_scan import snapshot
 from falco_engine import table as _table
 from falco_engine.decoder import EventBatch, scan_records
+
+# Longest sleep between two looks at the stop flag.
+_NAP = 0.05
 
 # Syscalls the state engine follows whatever the rules ask for: process
 # lifecycle, fd creation/duplication/closing, sockets, credentials, cwd.
@@ -66,13 +68,18 @@ class LiveCapture:
                                     cpus_per_ring=cpus_per_ring)
         self.poll_interval = poll_interval
         self.drain_interval = drain_interval
-        self._stop = threading.Event()
+        self._stopped = False
         self.source.open(interest)
         self.source.start()
         self.tables = snapshot()
 
     def stop(self) -> None:
-        self._stop.set()
+        # Called from the SIGINT/SIGTERM handler, which runs on the main
+        # thread between two bytecodes of whatever it was doing: it must
+        # take no lock.  (It set a threading.Event: when the signal came
+        # while batches() was inside that Event's wait, holding its lock,
+        # the handler waited for the lock forever and falco never stopped.)
+        self._stopped = True
 
     def counters(self) -> dict[str, int]:
         return self.source.counters()
@@ -92,13 +99,13 @@ class LiveCapture:
         deadline = None if duration is None else time.monotonic() + duration
         num = 1
         next_drain = 0.0
-        while not self._stop.is_set():
+        while not self._stopped:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
             if now < next_drain:
-                # Event.wait: a stop() ends the nap at once.
-                self._stop.wait(min(next_drain, deadline or next_drain) - now)
+                # In short naps, so a stop() is seen within one.
+                time.sleep(min(min(next_drain, deadline or next_drain) - now, _NAP))
                 continue
             if not self.source.wait(self.poll_interval):
                 continue

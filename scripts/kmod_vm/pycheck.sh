@@ -57,7 +57,7 @@ if ! insmod /falco.ko ring_bytes="$RING_BYTES"; then
 fi
 START=$(date +%s)
 chroot $H /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root \
-	PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 \
+	PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 PYTHONFAULTHANDLER=1 \
 	"$PY" -m falco run --driver kmod -r "$RULES" -U -M 600 \
 	-o syslog_output.enabled=false \
 	>/tmp/falco.out 2>/tmp/falco.err &
@@ -97,12 +97,23 @@ t=0
 while kill -0 $FPID 2>/dev/null && [ $t -lt 180 ]; do
 	sleep 1
 	t=$((t + 1))
+	if [ $t -eq 60 ]; then
+		# Still running a minute after SIGINT: where each thread waits,
+		# in the kernel and (SIGABRT with PYTHONFAULTHANDLER) in Python.
+		for task in /proc/$FPID/task/*; do
+			echo "KMODPY stuck task ${task##*/}: $(cat $task/comm 2>/dev/null)" \
+			     "state $(cut -d' ' -f3 $task/stat 2>/dev/null)" \
+			     "wchan $(cat $task/wchan 2>/dev/null)"
+			sed 's/^/KMODPY stuck   /' $task/stack 2>/dev/null
+		done
+		kill -ABRT $FPID 2>/dev/null
+	fi
 done
 kill -KILL $FPID 2>/dev/null
 wait $FPID
 echo "KMODPY falco exit $? after ${t}s"
 sed 's/^/KMODPY alert /' /tmp/falco.out
-sed 's/^/KMODPY log /' /tmp/falco.err | tail -n 40
+sed 's/^/KMODPY log /' /tmp/falco.err | tail -n 80
 rmmod falco || echo "KMODPY rmmod falco failed"
 umount $H/run $H/tmp $H/dev $H/sys $H/proc 2>/dev/null
 umount $H 2>/dev/null

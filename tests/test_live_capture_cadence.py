@@ -106,8 +106,8 @@ def on_alarm(*_):
 signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
 stops = 0
-end = time.monotonic() + 3
-while time.monotonic() < end:
+end = time.monotonic() + 20
+while stops < 200 and time.monotonic() < end:
     live._stopped = False
     for _ in live.batches():
         pass
@@ -120,7 +120,8 @@ print(stops)
 def test_a_stop_from_a_signal_handler_never_deadlocks():
     """falco stops on SIGINT by calling stop() from the handler, which runs
     on the main thread wherever it was.  A signal every 100 us, each 50th
-    stopping the loop, for 3 s: every stop ends the loop.  (With a
+    stopping the loop, until 200 stops (or 20 s on a slow machine, which
+    delivers fewer signals): every stop ends the loop.  (With a
     threading.Event the handler could wait forever for the lock its own
     thread held inside Event.wait: CI saw falco ignore SIGINT that way.)"""
     import subprocess
@@ -128,4 +129,4 @@ def test_a_stop_from_a_signal_handler_never_deadlocks():
     proc = subprocess.run([sys.executable, "-c", _SIGNAL_STORM], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert int(proc.stdout) > 100
+    assert int(proc.stdout) >= 20

@@ -33,8 +33,8 @@ cdef class IntTable:
     cdef list sorted_items(self)
 
 
-cdef inline PyObject *table_find(IntTable table, int64_t key) noexcept:
-    """The value under `key`, borrowed, or NULL."""
+cdef inline IntSlot *table_slot(IntTable table, int64_t key) noexcept:
+    """The live slot holding `key`, or NULL."""
     cdef uint32_t i
     cdef IntSlot *s
     if <PyObject *>table == <PyObject *>None or table.slots == NULL:
@@ -45,5 +45,11 @@ cdef inline PyObject *table_find(IntTable table, int64_t key) noexcept:
         if s.value == NULL:
             return NULL
         if s.key == key and s.value != <PyObject *>None:
-            return s.value
+            return s
         i = (i + 1) & table.mask
+
+
+cdef inline PyObject *table_find(IntTable table, int64_t key) noexcept:
+    """The value under `key`, borrowed, or NULL."""
+    cdef IntSlot *s = table_slot(table, key)
+    return NULL if s == NULL else s.value

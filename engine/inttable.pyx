@@ -104,19 +104,10 @@ cdef class IntTable:
 
     cdef bint discard(self, int64_t key) noexcept:
         """Remove `key`; whether it was there."""
-        cdef uint32_t i
-        cdef IntSlot *s
+        cdef IntSlot *s = table_slot(self, key)
         cdef PyObject *old
-        if self.slots == NULL:
+        if s == NULL:
             return False
-        i = <uint32_t>key & self.mask
-        while True:
-            s = &self.slots[i]
-            if s.value == NULL:
-                return False
-            if s.key == key and s.value != <PyObject *>None:
-                break
-            i = (i + 1) & self.mask
         old = s.value
         s.value = <PyObject *>None
         self.count -= 1

@@ -396,22 +396,24 @@ cdef inline bint ev_uint(EventCtx ctx, int key, uint64_t *out) noexcept:
 
 cdef bytes cstr(const uint8_t *p, uint32_t n):
     """A NUL-terminated string parameter as bytes (up to the first NUL)."""
-    cdef const uint8_t *end
     if p == NULL:
         return b""
-    end = <const uint8_t *>memchr(p, 0, n)
-    return PyBytes_FromStringAndSize(<const char *>p, n if end == NULL else end - p)
+    return PyBytes_FromStringAndSize(<const char *>p, _cstr_len(p, n))
+
+
+cdef inline Py_ssize_t _cstr_len(const uint8_t *p, uint32_t n) noexcept:
+    """The length of a string parameter: up to its first NUL, if any."""
+    cdef const uint8_t *end = <const uint8_t *>memchr(p, 0, n)
+    return n if end == NULL else end - p
 
 
 cdef bytes cstr_or(const uint8_t *p, uint32_t n, bytes same):
     """cstr(p, n), or `same` when it holds those bytes already (a clone's
     name and path are nearly always its parent's: no new object)."""
-    cdef const uint8_t *end
     cdef Py_ssize_t k
     if p == NULL:
         return b""
-    end = <const uint8_t *>memchr(p, 0, n)
-    k = n if end == NULL else end - p
+    k = _cstr_len(p, n)
     if same is not None and PyBytes_GET_SIZE(same) == k and \
             memcmp(PyBytes_AS_STRING(same), p, k) == 0:
         return same
@@ -1528,9 +1530,7 @@ cdef class StateEngine(StateHook):
             if mt is not None:
                 mt.nthreads -= 1
                 if mt.closed and mt.nthreads <= 0:
-                    self._forget(mt.tid)
-                    self.threads.discard(mt.tid)
-                    self.n_threads_removed += 1
+                    self._drop_thread(mt)       # (a main thread: no further)
         return 0
 
     cdef int _purge_step(self, uint64_t now) except -1:

@@ -96,10 +96,13 @@ cdef class StateHook:
     # Update from events i, i+1, ... of `b` that no rule looks at (wanted[type]
     # is 0; for a generic event, wanted_sc[its syscall code] too), without
     # preparing ctx for rules; the index of the first event it did not take
-    # (a wanted one, or n).  The base takes none.
+    # (a wanted one, or n).  The base takes none.  `wanted_serial` names
+    # the wanted tables: the same serial, the same contents (a number each
+    # RuleEngine draws once), so the hook can keep what it derives from them.
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
-                              const uint8_t *wanted_sc) except -1
+                              const uint8_t *wanted_sc,
+                              uint64_t wanted_serial) except -1
 
 cdef class FieldExtractor:
     cdef readonly str field      # as written: "proc.aname[2]"

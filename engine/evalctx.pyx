@@ -76,7 +76,8 @@ cdef class StateHook:
 
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
-                              const uint8_t *wanted_sc) except -1:
+                              const uint8_t *wanted_sc,
+                              uint64_t wanted_serial) except -1:
         return i
 
 

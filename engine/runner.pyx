@@ -177,6 +177,11 @@ cdef Alert _new_alert(EventCtx ctx, CompiledRule r, tuple rendered):
     return a
 
 
+# The last RuleEngine.wanted_serial drawn (the state engine keeps tables
+# derived from a runner's wanted tables while the serial stays the same).
+cdef uint64_t _wanted_serials = 0
+
+
 cdef class RuleEngine:
     """Rules indexed by event type, evaluated over batches."""
     cdef list rules
@@ -189,6 +194,7 @@ cdef class RuleEngine:
     cdef uint8_t evaluate[1024]     # event type -> rules look at it
     cdef uint8_t wanted[1024]       # evaluate, and some rule is indexed there
     cdef uint8_t *wanted_sc         # syscall code -> a rule is (generic events)
+    cdef uint64_t wanted_serial     # this engine's: names its wanted tables
     cdef readonly uint64_t events
     cdef readonly uint64_t matched
 
@@ -237,6 +243,9 @@ cdef class RuleEngine:
             raise MemoryError()
         for t in range(FE_SYSCALL_MAX):
             self.wanted_sc[t] = len(self.generic_index[t]) > 0
+        global _wanted_serials
+        _wanted_serials += 1
+        self.wanted_serial = _wanted_serials
         for t in range(1024):
             self.wanted[t] = self.evaluate[t] and (
                 (t < FE_EVENT_MAX and len(self.index[t]) > 0)
@@ -279,7 +288,8 @@ cdef class RuleEngine:
         while i < n:
             if state is not None:
                 # Events no rule looks at only update state: in one C loop.
-                j = state.run_quiet(ctx, batch, i, n, self.wanted, self.wanted_sc)
+                j = state.run_quiet(ctx, batch, i, n, self.wanted, self.wanted_sc,
+                                    self.wanted_serial)
                 self.events += <uint64_t>(j - i)
                 i = j
                 if i >= n:

@@ -201,12 +201,13 @@ cdef class StateEngine(StateHook):
     cdef readonly bint track_cpu
     cdef readonly bint track_memory
     cdef uint8_t kind_of[1024]      # by event type (FE_EVENT_MAX < 1024)
-    # The walk's one lookup per event: kind_of[type], with QUIET_WANTED set
-    # where a rule is indexed under the type (wanted[type]), for the wanted
-    # table in quiet_for (rebuilt when run_quiet is given another).
+    # The walk's one lookup per event: kind_of[type] (QUIET_KIND bits),
+    # QUIET_WANTED where a rule is indexed under the type, and for a QUICK
+    # call what its per-thread record takes (CALL_* bits), for the wanted
+    # tables of serial quiet_serial (rebuilt when run_quiet is given others;
+    # 0: none yet).
     cdef uint8_t quiet_of[1024]
-    cdef uint8_t quiet_for[1024]
-    cdef bint quiet_valid
+    cdef uint64_t quiet_serial
 
     cdef void _clear_hot(self) noexcept
 
@@ -226,7 +227,9 @@ cdef class StateEngine(StateHook):
     cdef int process(self, EventCtx ctx) except -1
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
-                              const uint8_t *wanted_sc) except -1
+                              const uint8_t *wanted_sc,
+                              uint64_t wanted_serial) except -1
+    cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1

@@ -204,7 +204,12 @@ _SIMPLE_FD_TYPE = {
 }
 cdef uint8_t *SIMPLE_TYPE = <uint8_t *>malloc(FE_EVENT_MAX)
 cdef uint8_t *KIND = <uint8_t *>malloc(FE_EVENT_MAX)
-DEF QUIET_WANTED = 0x80     # quiet_of: a rule is indexed under the type
+# quiet_of bits (StateEngine.quiet_of): the kind, and for a QUICK call:
+DEF QUIET_KIND = 0x07
+DEF CALL_ENTER = 0x08       # an enter event (its record starts the call's)
+DEF CALL_FD = 0x10          # whose first parameter is the fd it works on
+DEF CALL_KEEP = 0x20        # whose record is copied for the exit
+DEF QUIET_WANTED = 0x80     # a rule is indexed under the type
 cdef enum QuietKind:
     KIND_OTHER = 0      # through process()
     KIND_QUICK = 1
@@ -1032,6 +1037,15 @@ cdef inline bint _generic_wanted(const uint8_t *base, fe_evt *e,
     return sc < FE_SYSCALL_MAX and wanted_sc[sc] != 0
 
 
+cdef inline int64_t _first_fd(const uint8_t *base, fe_evt *e) noexcept:
+    """The fd in the first parameter of record `e` (-1 when it has none)."""
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = evt_param(base, e, 0, &n)
+    if p != NULL and (n == 8 or n == 4):
+        return read_int(p, n, True)
+    return -1
+
+
 cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
     """StateEngine._find with its cache hit inlined into the caller."""
     cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>tid & (HOT_SLOTS - 1))
@@ -1053,15 +1067,9 @@ cdef inline void _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
     borrowed: fields read and set through the cast cost no reference count
     (this runs for most syscall events)."""
     cdef uint16_t et = e.type
-    cdef uint32_t n = 0
-    cdef const uint8_t *p
     if et & 1 == 0:
         (<ThreadInfo>tp).lastevent_type = et
-        (<ThreadInfo>tp).lastevent_fd = -1
-        if ef & EF_USES_FD:
-            p = evt_param(base, e, 0, &n)
-            if p != NULL and (n == 8 or n == 4):
-                (<ThreadInfo>tp).lastevent_fd = read_int(p, n, True)
+        (<ThreadInfo>tp).lastevent_fd = _first_fd(base, e) if ef & EF_USES_FD else -1
         if STORE[et] and keep_enter:
             _store_enter(<ThreadInfo>tp, base + e.off, e)
         else:
@@ -1189,7 +1197,7 @@ cdef class StateEngine(StateHook):
         cdef int t
         self.track_cpu = cpu
         self.track_memory = memory
-        self.quiet_valid = False
+        self.quiet_serial = 0
         for t in range(FE_EVENT_MAX):
             self.kind_of[t] = KIND[t]
             if not cpu and ACTION[t] == A_PROCINFO:
@@ -1635,9 +1643,7 @@ cdef class StateEngine(StateHook):
                 t.lastevent_fd = -1
                 t.lastevent_type = et
                 if ef & EF_USES_FD:
-                    p = ctx_param(ctx, 0, &n)
-                    if p != NULL and (n == 8 or n == 4):
-                        t.lastevent_fd = read_int(p, n, True)
+                    t.lastevent_fd = _first_fd(ctx.batch.base, e)
                 if STORE[et]:
                     _store_enter(t, ctx.batch.base + e.off, e)
                 else:
@@ -1667,16 +1673,35 @@ cdef class StateEngine(StateHook):
             ctx.fd_num = t.lastevent_fd
         return 0
 
+    cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept:
+        """quiet_of for the wanted tables of `serial`."""
+        cdef int t
+        cdef uint8_t q
+        for t in range(FE_EVENT_MAX):
+            q = self.kind_of[t]
+            if q == KIND_QUICK and t % 2 == 0:
+                q |= CALL_ENTER
+                if fe_event_table[t].flags & EF_USES_FD:
+                    q |= CALL_FD
+                if STORE[t] and (PARSER_STORE[t] or
+                                 (t + 1 < FE_EVENT_MAX and wanted[t + 1])):
+                    q |= CALL_KEEP
+            if wanted[t]:
+                q |= QUIET_WANTED
+            self.quiet_of[t] = q
+        self.quiet_serial = serial
+
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
-                              const uint8_t *wanted_sc) except -1:
+                              const uint8_t *wanted_sc,
+                              uint64_t wanted_serial) except -1:
         """process() for a run of events no rule looks at: the common cases
         (a known thread's call that changes no state; scheduler and procinfo
         events) without preparing ctx for rules, the rest through process()."""
         cdef fe_evt *e
         cdef fe_evt *evts = b.evts
         cdef uint16_t et
-        cdef uint8_t kind
+        cdef uint8_t kind, q
         cdef ThreadInfo t
         cdef const uint8_t *base = b.base
         cdef const uint8_t *quiet_of = self.quiet_of
@@ -1689,11 +1714,8 @@ cdef class StateEngine(StateHook):
             ctx.batch = b
         if i < n and evts[i].ts >= self.purge_at:
             self._purge_step(evts[i].ts)
-        if not self.quiet_valid or memcmp(wanted, self.quiet_for, FE_EVENT_MAX) != 0:
-            memcpy(self.quiet_for, wanted, FE_EVENT_MAX)
-            for k in range(FE_EVENT_MAX):
-                self.quiet_of[k] = self.kind_of[k] | (QUIET_WANTED if wanted[k] else 0)
-            self.quiet_valid = True
+        if self.quiet_serial != wanted_serial:
+            self._build_quiet(wanted, wanted_serial)
         while i < n:
             # Scheduler and internal events that update nothing, no rule
             # judges: most of a busy host's stream, passed in a few
@@ -1707,14 +1729,15 @@ cdef class StateEngine(StateHook):
                 break
             e = &evts[i]
             et = e.type
-            kind = quiet_of[et]
-            if kind & QUIET_WANTED:
+            q = quiet_of[et]
+            if q & QUIET_WANTED:
                 if et > 1 or _generic_wanted(base, e, wanted_sc):
                     break
-                kind &= ~QUIET_WANTED
-                if kind == KIND_SCHED:
+                q &= ~QUIET_WANTED
+                if q == KIND_SCHED:
                     i += 1
                     continue
+            kind = q & QUIET_KIND
             if self.has_pending:
                 # What process() does first (a close or exit of the event
                 # before takes effect now).
@@ -1740,11 +1763,19 @@ cdef class StateEngine(StateHook):
                         continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
-                    # An enter's record is copied for the exit's parser or
-                    # for rules judging the exit (none look at this event,
-                    # but one may look at its exit).
-                    _note_call(hot, base, e, fe_event_table[et].flags,
-                               PARSER_STORE[et] or wanted[et + 1])
+                    # _note_call, its choices made by the CALL_* bits: an
+                    # enter's fd, and its record copied where the exit's
+                    # parser or a rule judging the exit reads it.
+                    if q & CALL_ENTER:
+                        (<ThreadInfo>hot).lastevent_type = et
+                        (<ThreadInfo>hot).lastevent_fd = \
+                            _first_fd(base, e) if q & CALL_FD else -1
+                        if q & CALL_KEEP:
+                            _store_enter(<ThreadInfo>hot, base + e.off, e)
+                        else:
+                            (<ThreadInfo>hot).enter_len = 0
+                    elif (<ThreadInfo>hot).lastevent_type + 1 != et:
+                        (<ThreadInfo>hot).enter_len = 0
                     i += 1
                     continue
                 elif kind == KIND_PARSE:

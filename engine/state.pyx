@@ -777,13 +777,16 @@ cdef bint _is_hex(bytes s):
 cdef dict _cgroup_answers = {}
 
 # Container events repeat the same JSON (a runtime re-announces, captures
-# are replayed in loops): parsed once, {raw JSON: (id, info)}.  The info
-# dicts are shared, so nothing may change one in place (the live resolver
-# replaces entries of `containers`, it does not edit them).
+# are replayed in loops): parsed once, {raw JSON: (id[:12], info, pseudo
+# thread name)}.  The info dicts are shared, so nothing may change one in
+# place (the live resolver replaces entries of `containers`, it does not
+# edit them).  The last few records seen are also found by memcmp on the
+# parameter itself, neither copied nor hashed: [(raw, entry)].
 DEF CONTAINER_DOCS_MAX = 256
+DEF CONTAINER_RECENT = 32
 cdef dict _container_docs = {}
-cdef bytes _last_container_raw = None
-cdef tuple _last_container_doc = None
+cdef list _recent_containers = []
+cdef Py_ssize_t _recent_container_next = 0
 
 
 DEF ANSWER_RECENT = 4
@@ -983,6 +986,40 @@ cdef class ThreadInfo:
 
     def __repr__(self):
         return f"<ThreadInfo {self.tid} pid={self.pid} ptid={self.ptid} {self.comm!r}>"
+
+
+cdef tuple _recent_container(const uint8_t *p, uint32_t n):
+    """The entry of a container record seen lately with these bytes, or None."""
+    cdef Py_ssize_t k = _cstr_len(p, n)
+    cdef bytes raw
+    for pair in _recent_containers:
+        raw = <bytes>(<tuple>pair)[0]
+        if len(raw) == k and memcmp(<const char *>raw, p, k) == 0:
+            return <tuple>(<tuple>pair)[1]
+    return None
+
+
+cdef void _remember_container(bytes raw, tuple entry):
+    global _recent_container_next
+    if len(_recent_containers) < CONTAINER_RECENT:
+        _recent_containers.append((raw, entry))
+    else:
+        _recent_containers[_recent_container_next] = (raw, entry)
+        _recent_container_next = (_recent_container_next + 1) % CONTAINER_RECENT
+
+
+cdef tuple _container_entry(bytes raw):
+    """(id[:12], info, pseudo thread name) of a container event's JSON, or
+    None when it is not one."""
+    try:
+        doc = json.loads(raw.decode("utf-8", "replace"))
+        info = doc["container"]
+        cid = _enc(info["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    return (cid[:12], info, b"container:" + cid[:12])
 
 
 cdef ThreadInfo _fake_thread(int64_t tid):
@@ -2620,7 +2657,6 @@ cdef class StateEngine(StateHook):
 
     cdef object _parse_container(self, EventCtx ctx, uint8_t act):
         """Record a container's metadata; its pseudo thread, or None."""
-        global _last_container_raw, _last_container_doc
         cdef bytes raw
         cdef uint64_t u = 0
         cdef uint32_t n = 0
@@ -2637,30 +2673,26 @@ cdef class StateEngine(StateHook):
             p = evp(ctx, K_JSON, &n)
             if p == NULL:
                 return None
-            # A container's record comes again and again (each capture
-            # file, each lookup): the same bytes as the last one are
-            # neither copied nor hashed.
-            raw = cstr_or(p, n, _last_container_raw)
-            if not raw:
-                return None
-            known = _last_container_doc if raw is _last_container_raw \
-                else _container_docs.get(raw)
-            if known is not None:
-                cid, info = <tuple>known
-            else:
-                try:
-                    doc = json.loads(raw.decode("utf-8", "replace"))
-                    info = doc["container"]
-                    cid = _enc(info["id"])
-                except (ValueError, KeyError, TypeError):
+            known = _recent_container(p, n)
+            if known is None:
+                raw = cstr(p, n)
+                if not raw:
                     return None
-                if not isinstance(info, dict):
-                    return None
-                if len(_container_docs) >= CONTAINER_DOCS_MAX:
-                    _container_docs.clear()
-                known = _container_docs[raw] = (cid, info)
-            _last_container_raw = raw
-            _last_container_doc = known
+                known = _container_docs.get(raw)
+                if known is None:
+                    known = _container_entry(raw)
+                    if known is None:
+                        return None
+                    if len(_container_docs) >= CONTAINER_DOCS_MAX:
+                        _container_docs.clear()
+                    _container_docs[raw] = known
+                _remember_container(raw, known)
+            cid, info, comm = <tuple>known
+            self.containers[cid] = info
+            t = _fake_thread(<int64_t>ctx.evt.tid)
+            t.comm = t.exe = comm
+            t.container_id = cid
+            return t
         self.containers[cid[:12]] = info
         t = _fake_thread(<int64_t>ctx.evt.tid)
         t.comm = t.exe = b"container:" + cid[:12]

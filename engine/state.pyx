@@ -1868,47 +1868,49 @@ cdef class StateEngine(StateHook):
             return self._parse_clone(ctx, t)
         if t is None:
             return 0
+        # One switch (an elif chain on the enum compiles to one).
         if act == A_OPEN:
             return self._parse_open(ctx, t, et)
-        if act == A_OPEN_BY_HANDLE:
+        elif act == A_OPEN_BY_HANDLE:
             return self._parse_open_by_handle(ctx, t)
-        if act == A_SOCKET:
+        elif act == A_SOCKET:
             return self._parse_socket(ctx, t)
-        if act == A_BIND:
+        elif act == A_BIND:
             return self._parse_bind(ctx, t)
-        if act == A_CONNECT:
+        elif act == A_CONNECT:
             return self._parse_connect(ctx, t)
-        if act == A_ACCEPT:
+        elif act == A_ACCEPT:
             return self._parse_accept(ctx, t)
-        if act == A_CLOSE:
+        elif act == A_CLOSE:
             return self._parse_close(ctx, t)
-        if act == A_PIPE:
+        elif act == A_PIPE:
             return self._parse_pipe(ctx, t)
-        if act == A_SOCKETPAIR:
+        elif act == A_SOCKETPAIR:
             return self._parse_socketpair(ctx, t)
-        if act == A_SIMPLEFD or act == A_MEMFD or act == A_BPF:
+        elif act == A_SIMPLEFD or act == A_MEMFD or act == A_BPF:
             return self._parse_simplefd(ctx, t, act, et)
-        if act == A_DUP:
+        elif act == A_DUP:
             return self._parse_dup(ctx, t)
-        if act == A_FCNTL:
+        elif act == A_FCNTL:
             return self._parse_fcntl(ctx, t)
-        if act == A_CHDIR or act == A_FCHDIR:
+        elif act == A_CHDIR or act == A_FCHDIR:
             return self._parse_chdir(ctx, t, act)
-        if act == A_EXECVE:
+        elif act == A_EXECVE:
             return self._parse_execve(ctx, t)
-        if act == A_SETUID or act == A_SETGID or act == A_SETRESUID \
+        elif act == A_SETUID or act == A_SETGID or act == A_SETRESUID \
                 or act == A_SETRESGID:
             return self._parse_setid(ctx, t, act)
-        if act == A_SETSID:
+        elif act == A_SETSID:
             return self._parse_setsid(ctx, t)
-        if act == A_CHROOT:
+        elif act == A_CHROOT:
             return self._parse_chroot(ctx, t)
-        if act == A_CAPSET:
+        elif act == A_CAPSET:
             return self._parse_capset(ctx, t)
-        if act == A_SENDTO or act == A_RECVFROM:
+        elif act == A_SENDTO or act == A_RECVFROM:
             return self._parse_udp(ctx, t, act)
-        if act == A_MEMORY and self.track_memory:
-            return self._memory(ctx, t, False)
+        elif act == A_MEMORY:
+            if self.track_memory:
+                return self._memory(ctx, t, False)
         return 0
 
     # -- parsers (exit events) ------------------------------------------------

@@ -46,6 +46,22 @@ cdef class FdInfo:
 
 
 cdef class ThreadInfo:
+    # Per-syscall state, as libsinsp keeps it per thread.  With
+    # lastaccess_ts, what most events touch: first, on the object's first
+    # cache line or two.
+    cdef public uint64_t lastaccess_ts  # its last event's ts (purges skip busy threads)
+    cdef public int64_t lastevent_fd    # fd of the current syscall (-1 none)
+    cdef public int lastevent_type      # type of the last enter event
+    # Copy of the last stored enter record (malloc'd, reused: copying into
+    # it costs a memcpy, where a bytes object cost an allocation and a free
+    # per syscall).  enter_len 0: none stored.
+    cdef uint8_t *enter_buf
+    cdef uint32_t enter_cap
+    cdef uint32_t enter_len
+    cdef uint8_t enter_hdr
+    cdef uint8_t enter_lsz
+    cdef uint32_t enter_nparams
+    cdef uint16_t enter_type
     cdef public int64_t tid         # thread id
     cdef public int64_t pid         # process id (main thread's tid)
     cdef public int64_t ptid        # parent thread id (-1 unknown)
@@ -69,7 +85,6 @@ cdef class ThreadInfo:
     cdef public int64_t fdlimit     # RLIMIT_NOFILE
     cdef public uint32_t flags      # clone flags (PPM_CL_*)
     cdef public uint64_t clone_ts   # creation time (event ts), 0 when seeded
-    cdef public uint64_t lastaccess_ts  # its last event's ts (purges skip busy threads)
     cdef public uint64_t vmsize_kb
     cdef public uint64_t vmrss_kb
     cdef public uint64_t vmswap_kb
@@ -100,19 +115,6 @@ cdef class ThreadInfo:
     cdef public uint64_t cpu_user_d     # ticks since the sample before
     cdef public uint64_t cpu_system_d
     cdef public uint64_t cpu_total_d
-    # Per-syscall state, as libsinsp keeps it per thread.
-    cdef public int64_t lastevent_fd    # fd of the current syscall (-1 none)
-    cdef public int lastevent_type      # type of the last enter event
-    # Copy of the last stored enter record (malloc'd, reused: copying into
-    # it costs a memcpy, where a bytes object cost an allocation and a free
-    # per syscall).  enter_len 0: none stored.
-    cdef uint8_t *enter_buf
-    cdef uint32_t enter_cap
-    cdef uint32_t enter_len
-    cdef uint8_t enter_hdr
-    cdef uint8_t enter_lsz
-    cdef uint32_t enter_nparams
-    cdef uint16_t enter_type
 
     cdef bint is_main(self)
 

@@ -886,6 +886,42 @@ def test_quiet_loop_keeps_enter_records_rules_read():
     assert judged.threads[tid].lastevent_type == unjudged.threads[tid].lastevent_type
 
 
+@needs_captures
+def test_a_rule_engine_taking_over_the_state_brings_its_own_quiet_table():
+    """A rules reload puts a new RuleEngine in front of the same state.
+    The quiet loop's table of what rules look at is the old engine's until
+    the new one runs: from then on, the new engine's types are judged (and
+    the old one's pass quietly), and state stays what process() builds."""
+    from falco_engine.runner import RuleEngine
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    with open_capture(str(path)) as cap:
+        batches = list(cap.batches())
+        tables = cap.tables
+    assert len(batches) >= 2
+    half = len(batches) // 2
+    opens = _rule("opens", "evt.type = open", {"open"})
+    closes = _rule("closes", "evt.type = close", {"close"})
+    expect = {"opens": [], "closes": []}
+    for k, batch in enumerate(batches):
+        for ev in batch:
+            if ev.type % 2 == 1 and ev.name == ("open" if k < half else "close"):
+                expect["opens" if k < half else "closes"].append(ev.num)
+    assert expect["opens"] and expect["closes"]
+    shared, by_event = StateEngine(), StateEngine()
+    shared.seed(tables)
+    by_event.seed(tables)
+    got = {"opens": [], "closes": []}
+    before, after = RuleEngine([opens], state=shared), RuleEngine([closes], state=shared)
+    for k, batch in enumerate(batches):
+        alerts = []
+        (before if k < half else after).process(batch, alerts)
+        by_event.process_batch_debug(batch)
+        for a in alerts:
+            got[a.rule].append(a.evt_num)
+    assert got == expect
+    assert _state_digest(shared) == _state_digest(by_event)
+
+
 def _rule(name: str, condition: str, evttypes: set[str] | None = None):
     """A compiled rule indexed under `evttypes` (None: every event type)."""
     from falco.pipeline import extractor_factories

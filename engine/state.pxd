@@ -133,7 +133,11 @@ cdef inline bytes fd_name(FdInfo fi):
 cdef inline FdInfo fd_of(ThreadInfo t, int64_t fd):
     """Thread `t`'s descriptor `fd`, or None."""
     cdef PyObject *found = table_find(t.fds, fd)
-    return None if found == NULL else <FdInfo>found
+    # Two returns: the conditional expression's type is `object`, which
+    # Cython type-tests on the way back to FdInfo.
+    if found == NULL:
+        return None
+    return <FdInfo>found
 
 
 cdef class StateEngine(StateHook):
@@ -267,4 +271,8 @@ cdef class StateEngine(StateHook):
 cdef inline ThreadInfo thread_of(StateEngine st, int64_t tid):
     """The thread `tid` in the engine's table, or None."""
     cdef PyObject *found = table_find(st.threads, tid)
-    return None if found == NULL else <ThreadInfo>found
+    # Two returns: the conditional expression's type is `object`, which
+    # Cython type-tests on the way back to ThreadInfo.
+    if found == NULL:
+        return None
+    return <ThreadInfo>found

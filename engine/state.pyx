@@ -1096,23 +1096,36 @@ cdef inline ThreadInfo _hot_find(StateEngine st, int64_t tid):
 
 
 cdef inline void _note_call(PyObject *tp, const uint8_t *base, fe_evt *e,
-                            uint32_t ef, bint keep_enter) noexcept:
-    """The per-thread record of a call that changes no other state: the
-    enter's fd and record, kept for the exit; an exit without its enter
-    forgets the stale record.  The record is copied only when `keep_enter`
-    (something reads it at the exit).  `tp` is a ThreadInfo the caller keeps alive,
-    borrowed: fields read and set through the cast cost no reference count
-    (this runs for most syscall events)."""
-    cdef uint16_t et = e.type
-    if et & 1 == 0:
-        (<ThreadInfo>tp).lastevent_type = et
-        (<ThreadInfo>tp).lastevent_fd = _first_fd(base, e) if ef & EF_USES_FD else -1
-        if STORE[et] and keep_enter:
+                            uint8_t call) noexcept:
+    """The per-thread record of a call that changes no other state, as the
+    CALL_* bits of its type say (_call_bits): an enter's fd and record,
+    kept for the exit; an exit without its enter forgets the stale record.
+    `tp` is a ThreadInfo the caller keeps alive, borrowed: fields read and
+    set through the cast cost no reference count (this runs for most
+    syscall events)."""
+    if call & CALL_ENTER:
+        (<ThreadInfo>tp).lastevent_type = e.type
+        (<ThreadInfo>tp).lastevent_fd = _first_fd(base, e) if call & CALL_FD else -1
+        if call & CALL_KEEP:
             _store_enter(<ThreadInfo>tp, base + e.off, e)
         else:
             (<ThreadInfo>tp).enter_len = 0
-    elif (<ThreadInfo>tp).lastevent_type + 1 != et:
+    elif (<ThreadInfo>tp).lastevent_type + 1 != e.type:
         (<ThreadInfo>tp).enter_len = 0
+
+
+cdef inline uint8_t _call_bits(uint16_t et, bint keep_enter) noexcept:
+    """The CALL_* bits of an event type: whether it is an enter, names an
+    fd first, and has its record kept (when it has parameters its exit
+    lacks and `keep_enter`: something reads them at the exit)."""
+    cdef uint8_t call = 0
+    if et % 2 == 0:
+        call = CALL_ENTER
+        if fe_event_table[et].flags & EF_USES_FD:
+            call |= CALL_FD
+        if STORE[et] and keep_enter:
+            call |= CALL_KEEP
+    return call
 
 
 cdef IntTable _copy_fds(IntTable src):
@@ -1625,9 +1638,6 @@ cdef class StateEngine(StateHook):
         cdef int64_t tid = <int64_t>e.tid
         cdef uint8_t act = ACTION[et]
         cdef ThreadInfo t
-        cdef int64_t fd = -1
-        cdef uint32_t n = 0
-        cdef const uint8_t *p
         self.n_events += 1
         if self.has_pending:
             self._flush()
@@ -1638,7 +1648,7 @@ cdef class StateEngine(StateHook):
             t = _hot_find(self, tid)
             if t is not None:
                 t.lastaccess_ts = e.ts
-                _note_call(<PyObject *>t, ctx.batch.base, e, ef, True)
+                _note_call(<PyObject *>t, ctx.batch.base, e, _call_bits(et, True))
                 ctx.thread = t
                 if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
                         t.lastevent_fd != -1:
@@ -1676,23 +1686,11 @@ cdef class StateEngine(StateHook):
             self._add_thread(t)
         if t is not None:
             t.lastaccess_ts = e.ts
-            if et % 2 == 0:
-                t.lastevent_fd = -1
-                t.lastevent_type = et
-                if ef & EF_USES_FD:
-                    t.lastevent_fd = _first_fd(ctx.batch.base, e)
-                if STORE[et]:
-                    _store_enter(t, ctx.batch.base + e.off, e)
-                else:
-                    t.enter_len = 0
-            else:
-                if t.lastevent_type + 1 != et:
-                    # No matching enter (dropped, or the capture started
-                    # mid-call): its parameters and fd are unknown.
-                    t.enter_len = 0
-                elif ef & EF_USES_FD and act != A_NONE:
-                    # Its parser sees the fd as it was before the call.
-                    ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
+            _note_call(<PyObject *>t, ctx.batch.base, e, _call_bits(et, True))
+            if et % 2 == 1 and t.lastevent_type + 1 == et and \
+                    ef & EF_USES_FD and act != A_NONE:
+                # Its parser sees the fd as it was before the call.
+                ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
         if act != A_NONE:
             self._dispatch(ctx, t, act, et)
         if t is None:
@@ -1716,13 +1714,9 @@ cdef class StateEngine(StateHook):
         cdef uint8_t q
         for t in range(FE_EVENT_MAX):
             q = self.kind_of[t]
-            if q == KIND_QUICK and t % 2 == 0:
-                q |= CALL_ENTER
-                if fe_event_table[t].flags & EF_USES_FD:
-                    q |= CALL_FD
-                if STORE[t] and (PARSER_STORE[t] or
-                                 (t + 1 < FE_EVENT_MAX and wanted[t + 1])):
-                    q |= CALL_KEEP
+            if q == KIND_QUICK:
+                q |= _call_bits(t, PARSER_STORE[t] or
+                                (t + 1 < FE_EVENT_MAX and wanted[t + 1]))
             if wanted[t]:
                 q |= QUIET_WANTED
             self.quiet_of[t] = q
@@ -1743,7 +1737,6 @@ cdef class StateEngine(StateHook):
         cdef const uint8_t *base = b.base
         cdef const uint8_t *quiet_of = self.quiet_of
         cdef Py_ssize_t start = i, via_process = 0
-        cdef int k
         cdef Py_ssize_t slot
         cdef int64_t tag, key
         cdef PyObject *hot
@@ -1800,19 +1793,10 @@ cdef class StateEngine(StateHook):
                         continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
-                    # _note_call, its choices made by the CALL_* bits: an
-                    # enter's fd, and its record copied where the exit's
-                    # parser or a rule judging the exit reads it.
-                    if q & CALL_ENTER:
-                        (<ThreadInfo>hot).lastevent_type = et
-                        (<ThreadInfo>hot).lastevent_fd = \
-                            _first_fd(base, e) if q & CALL_FD else -1
-                        if q & CALL_KEEP:
-                            _store_enter(<ThreadInfo>hot, base + e.off, e)
-                        else:
-                            (<ThreadInfo>hot).enter_len = 0
-                    elif (<ThreadInfo>hot).lastevent_type + 1 != et:
-                        (<ThreadInfo>hot).enter_len = 0
+                    # An enter's record is copied for the exit's parser or
+                    # for rules judging the exit (none look at this event,
+                    # but one may look at its exit): CALL_KEEP.
+                    _note_call(hot, base, e, q)
                     i += 1
                     continue
                 elif kind == KIND_PARSE:

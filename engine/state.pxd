@@ -180,6 +180,9 @@ cdef class StateEngine(StateHook):
     cdef int64_t pending_fd_num     # and fd (most flushes have just one)
     cdef list pending_fds           # [(IntTable, fd)], any others
     cdef bint has_pending           # either of the two is set
+    # run_quiet is running a parser for an exit no rule judges: what it
+    # removes need not wait for the next event.
+    cdef bint quiet_parse
     cdef public bint live            # unknown tids are read from /proc
     cdef public uint64_t boot_ts_epoch  # host boot, epoch ns (0 unknown)
     cdef public str proc_root        # where /proc is (tests point it elsewhere)

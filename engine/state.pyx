@@ -1814,7 +1814,11 @@ cdef class StateEngine(StateHook):
                         ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
                     else:
                         ctx_set_fd(ctx, None)
-                    self._dispatch(ctx, t, ACTION[et], et)
+                    self.quiet_parse = True
+                    try:
+                        self._dispatch(ctx, t, ACTION[et], et)
+                    finally:
+                        self.quiet_parse = False
                     i += 1
                     continue
                 else:
@@ -2182,6 +2186,12 @@ cdef class StateEngine(StateHook):
     cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1:
         cdef int64_t res
         if ctx_fd(ctx) is None or not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        if self.quiet_parse:
+            # No rule judges this exit (the walk's parse): nothing is
+            # left to see the fd, so it goes now.
+            if t.fds.discard(t.lastevent_fd):
+                self.n_fds_removed += 1
             return 0
         # Removed when the next event arrives: this exit still sees it.
         if self.pending_fd_table is None:

@@ -922,6 +922,49 @@ def test_a_rule_engine_taking_over_the_state_brings_its_own_quiet_table():
     assert _state_digest(shared) == _state_digest(by_event)
 
 
+@needs_captures
+def test_a_close_no_rule_judges_drops_its_fd_at_once_a_judged_one_later():
+    """A close's exit still sees the fd it closed in its thread's table
+    (fd.types, proc.fdopencount, fd names in evt.args) when a rule judges
+    it: the removal waits for the next event.  The quiet walk, where no
+    rule looks, drops it at once.  Both end in the same state."""
+    from falco_engine.decoder import scan_scap
+    from falco_engine.runner import RuleEngine
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    with open_capture(str(path)) as cap:
+        batches = list(cap.batches())
+        tables = cap.tables
+    closes = _rule("closes", "evt.type = close", {"close"})
+    opens = _rule("opens", "evt.type = open", {"open"})
+    # The first successful close exit of the capture, and its fd.
+    first = batches[0]
+    k = next(i for i, ev in enumerate(first)
+             if ev.name == "close" and ev.type % 2 == 1
+             and int.from_bytes(ev.param(0), "little", signed=True) == 0)
+    tid = first.event(k).tid
+    blocks, count = first.to_scap_blocks(0, k + 1)
+    head = scan_scap(bytes(blocks))
+    judged, quiet = StateEngine(), StateEngine()
+    for st, rules in ((judged, [closes]), (quiet, [opens])):
+        st.seed(tables)
+        RuleEngine(rules, state=st).process(head, [])
+    fd = judged.threads[tid].lastevent_fd
+    assert fd == quiet.threads[tid].lastevent_fd >= 0
+    assert fd in judged.threads[tid].fds
+    assert fd not in quiet.threads[tid].fds
+    judged.flush_pending()
+    assert fd not in judged.threads[tid].fds
+    # Over the whole capture the two ways keep the same state.
+    judged, quiet = StateEngine(), StateEngine()
+    for st, rules in ((judged, [closes]), (quiet, [opens])):
+        st.seed(tables)
+        runner = RuleEngine(rules, state=st)
+        for batch in batches:
+            runner.process(batch, [])
+    assert quiet.n_fds_removed == judged.n_fds_removed > 100
+    assert _state_digest(quiet) == _state_digest(judged)
+
+
 def _rule(name: str, condition: str, evttypes: set[str] | None = None):
     """A compiled rule indexed under `evttypes` (None: every event type)."""
     from falco.pipeline import extractor_factories

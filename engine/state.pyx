@@ -217,6 +217,7 @@ cdef enum QuietKind:
     KIND_PROCINFO = 3
     KIND_SCHED = 4
     KIND_PARSE = 5      # the exit of a call that changes state: its parser
+    KIND_EXIT = 6       # a thread's exit (procexit)
 cdef int64_t F_DUPFD_CODES[2]
 # A purge slice: threads visited, and /proc lookups, at most.
 DEF PURGE_VISITS = 256
@@ -268,8 +269,9 @@ def _build_index():
     # How run_quiet treats each type (what process() would do, without it):
     # QUICK, for a known thread only the per-thread record of the call
     # (_note_call): calls that change nothing, and the enter events of the
-    # ones that do (their parsers run at the exit); SWITCH / PROCINFO /
-    # SCHED, scheduler and internal events, which never create threads.
+    # ones that do (their parsers run at the exit); PARSE, the exits of
+    # those; EXIT, a thread's exit; SWITCH / PROCINFO / SCHED, scheduler and
+    # internal events, which never create threads.
     for t in range(FE_EVENT_MAX):
         act = ACTION[t]
         skip = bool(fe_event_table[t].flags & EF_SKIPPARSERESET)
@@ -284,6 +286,8 @@ def _build_index():
             KIND[t] = KIND_QUICK
         elif act != A_PROCINFO and act != A_PROCEXIT and t % 2 == 1:
             KIND[t] = KIND_PARSE
+        elif act == A_PROCEXIT and t % 2 == 0:
+            KIND[t] = KIND_EXIT
         else:
             KIND[t] = KIND_OTHER
 
@@ -1819,6 +1823,18 @@ cdef class StateEngine(StateHook):
                         self._dispatch(ctx, t, ACTION[et], et)
                     finally:
                         self.quiet_parse = False
+                    i += 1
+                    continue
+                elif kind == KIND_EXIT:
+                    # A known thread's exit no rule judges: what process()
+                    # and the flush before the next event do, at once (no
+                    # rule is left to see the thread).  A main thread whose
+                    # other threads are still there stays theirs.
+                    _note_call(hot, base, e, _call_bits(et, True))
+                    t = <ThreadInfo>hot
+                    t.closed = True
+                    if not (t.tid == t.pid and t.nthreads > 0):
+                        self._drop_thread(t)
                     i += 1
                     continue
                 else:

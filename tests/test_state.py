@@ -965,6 +965,43 @@ def test_a_close_no_rule_judges_drops_its_fd_at_once_a_judged_one_later():
     assert _state_digest(quiet) == _state_digest(judged)
 
 
+@needs_captures
+def test_an_exit_no_rule_judges_drops_its_thread_at_once_a_judged_one_later():
+    """A procexit still sees its thread in the table when a rule judges it
+    (the removal waits for the next event, as libsinsp's); in the quiet
+    walk, where no rule looks, the thread goes at once.  Both end in the
+    same state."""
+    from falco_engine.decoder import scan_scap
+    from falco_engine.runner import RuleEngine
+    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
+    with open_capture(str(path)) as cap:
+        batches = list(cap.batches())
+        tables = cap.tables
+    exits = _rule("exits", "evt.type = procexit", {"procexit"})
+    opens = _rule("opens", "evt.type = open", {"open"})
+    first = batches[0]
+    k = next(i for i, ev in enumerate(first) if ev.name == "procexit")
+    tid = first.event(k).tid
+    blocks, count = first.to_scap_blocks(0, k + 1)
+    head = scan_scap(bytes(blocks))
+    judged, quiet = StateEngine(), StateEngine()
+    for st, rules in ((judged, [exits]), (quiet, [opens])):
+        st.seed(tables)
+        RuleEngine(rules, state=st).process(head, [])
+    assert judged.threads[tid].closed
+    assert tid not in quiet.threads
+    judged.flush_pending()
+    assert tid not in judged.threads
+    judged, quiet = StateEngine(), StateEngine()
+    for st, rules in ((judged, [exits]), (quiet, [opens])):
+        st.seed(tables)
+        runner = RuleEngine(rules, state=st)
+        for batch in batches:
+            runner.process(batch, [])
+    assert quiet.n_threads_removed == judged.n_threads_removed > 50
+    assert _state_digest(quiet) == _state_digest(judged)
+
+
 def _rule(name: str, condition: str, evttypes: set[str] | None = None):
     """A compiled rule indexed under `evttypes` (None: every event type)."""
     from falco.pipeline import extractor_factories

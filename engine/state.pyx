@@ -1795,6 +1795,16 @@ cdef class StateEngine(StateHook):
                         # procinfo events): nothing to update.
                         i += 1
                         continue
+                    if ACTION[et] == A_CLONE and kind == KIND_PARSE:
+                        # A child's clone exit before its parent's: the
+                        # parser makes the child (what process() would do).
+                        ctx.idx = i
+                        ctx.evt = e
+                        ctx.gen += 1
+                        ctx_set_fd(ctx, None)
+                        self._parse_clone(ctx, None)
+                        i += 1
+                        continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
                     # An enter's record is copied for the exit's parser or

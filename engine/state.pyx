@@ -1681,7 +1681,7 @@ cdef class StateEngine(StateHook):
                 _procinfo(ctx, t)
             ctx.thread = t
             return 0
-        t = self._find(tid)
+        t = _hot_find(self, tid)
         if t is None and not (act == A_CLONE and et % 2 == 1):
             if self.live:
                 t = thread_from_proc(self.proc_root, -1, tid)

@@ -2037,7 +2037,7 @@ cdef class StateEngine(StateHook):
         return 0
 
     cdef int _parse_bind(self, EventCtx ctx, ThreadInfo t) except -1:
-        cdef FdInfo fi = ctx_fd(ctx)
+        cdef FdInfo fi = <FdInfo>ctx_fd(ctx)
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -2090,7 +2090,7 @@ cdef class StateEngine(StateHook):
         return 0
 
     cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1:
-        cdef FdInfo fi = ctx_fd(ctx)
+        cdef FdInfo fi = <FdInfo>ctx_fd(ctx)
         cdef PairMark mark
         cdef int64_t res
         cdef uint32_t n = 0
@@ -2112,7 +2112,7 @@ cdef class StateEngine(StateHook):
     cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
         """Datagram sockets learn their peer from sendto/recvfrom: the
         enter's tuple for sends, the exit's for receives."""
-        cdef FdInfo fi = ctx_fd(ctx)
+        cdef FdInfo fi = <FdInfo>ctx_fd(ctx)
         cdef int64_t res
         cdef uint32_t n = 0
         cdef const uint8_t *p
@@ -2302,7 +2302,7 @@ cdef class StateEngine(StateHook):
 
     cdef int _dup_to(self, EventCtx ctx, ThreadInfo t, int64_t newfd,
                      bint cloexec) except -1:
-        cdef FdInfo old = ctx_fd(ctx)
+        cdef FdInfo old = <FdInfo>ctx_fd(ctx)
         cdef FdInfo fi
         if old is None or newfd < 0 or newfd == t.lastevent_fd:
             return 0
@@ -2350,7 +2350,7 @@ cdef class StateEngine(StateHook):
                 return 0
             t.cwd = dir_with_slash(concat_paths(t.cwd, path))
         else:
-            fi = ctx_fd(ctx)
+            fi = <FdInfo>ctx_fd(ctx)
             if fi is not None:
                 t.cwd = dir_with_slash(fd_name(fi))
         self._share_cwd(t)

@@ -231,6 +231,7 @@ cdef class StateEngine(StateHook):
     cdef FdInfo add_fd(self, ThreadInfo t, int64_t fd, FdInfo fi)
     cdef int _flush(self) except -1
     cdef int _drop_thread(self, ThreadInfo t) except -1
+    cdef bint _remove_exited(self, ThreadInfo t) except -1
     cdef int _purge_step(self, uint64_t now) except -1
     # The per-event entry point (sets ctx.thread and ctx.fd).
     cdef int process(self, EventCtx ctx) except -1

@@ -1572,13 +1572,17 @@ cdef class StateEngine(StateHook):
             t = thread_of(self, <int64_t>self.pending_tid)
             self.pending_tid = None
             if t is not None and t.closed:
-                if t.tid == t.pid and t.nthreads > 0:
-                    # The main thread exited before the others: the process
-                    # (its name, parent, cwd, fds) stays theirs until the
-                    # last one exits.
-                    return 0
-                self._drop_thread(t)
+                self._remove_exited(t)
         return 0
+
+    cdef bint _remove_exited(self, ThreadInfo t) except -1:
+        """Remove thread `t`, which exited; whether it went.  A main thread
+        that exited before the others stays: the process (its name, parent,
+        cwd, fds) is theirs until the last one exits."""
+        if t.tid == t.pid and t.nthreads > 0:
+            return False
+        self._drop_thread(t)
+        return True
 
     cdef int _drop_thread(self, ThreadInfo t) except -1:
         """Remove `t` (in the table); a main thread that exited first and
@@ -1621,9 +1625,8 @@ cdef class StateEngine(StateHook):
             self.purge_left -= 1
             visits -= 1
             t = thread_of(self, tid)
-            if t.closed and not (t.tid == t.pid and t.nthreads > 0):
+            if t.closed and self._remove_exited(t):
                 # Exited; its removal was never applied.
-                self._drop_thread(t)
                 self.n_threads_purged += 1
             elif self.live and t.lastaccess_ts + self.thread_timeout_ns <= now:
                 # Idle long enough that no event of it is still on its way.
@@ -1838,13 +1841,11 @@ cdef class StateEngine(StateHook):
                 elif kind == KIND_EXIT:
                     # A known thread's exit no rule judges: what process()
                     # and the flush before the next event do, at once (no
-                    # rule is left to see the thread).  A main thread whose
-                    # other threads are still there stays theirs.
+                    # rule is left to see the thread).
                     _note_call(hot, base, e, _call_bits(et, True))
                     t = <ThreadInfo>hot
                     t.closed = True
-                    if not (t.tid == t.pid and t.nthreads > 0):
-                        self._drop_thread(t)
+                    self._remove_exited(t)
                     i += 1
                     continue
                 else:

@@ -922,32 +922,47 @@ def test_a_rule_engine_taking_over_the_state_brings_its_own_quiet_table():
     assert _state_digest(shared) == _state_digest(by_event)
 
 
+def _judged_and_quiet(judging, batches, tables):
+    """Two engines after `batches`: one whose runner has rule `judging`,
+    one whose runner judges only opens (the other events take its quiet
+    walk)."""
+    from falco_engine.runner import RuleEngine
+    opens = _rule("opens", "evt.type = open", {"open"})
+    judged, quiet = StateEngine(), StateEngine()
+    for st, rules in ((judged, [judging]), (quiet, [opens])):
+        st.seed(tables)
+        runner = RuleEngine(rules, state=st)
+        for batch in batches:
+            runner.process(batch, [])
+    return judged, quiet
+
+
+def _502_up_to(pick):
+    """502Error's batches and tables, the first batch's events up to and
+    including the first for which `pick(event)` is true (as a batch), and
+    that event's tid."""
+    from falco_engine.decoder import scan_scap
+    with open_capture(str(CAPTURES / "sysdig_inspect" / "502Error.scap")) as cap:
+        batches = list(cap.batches())
+        tables = cap.tables
+    first = batches[0]
+    k = next(i for i, ev in enumerate(first) if pick(ev))
+    blocks, _ = first.to_scap_blocks(0, k + 1)
+    return batches, tables, scan_scap(bytes(blocks)), first.event(k).tid
+
+
 @needs_captures
 def test_a_close_no_rule_judges_drops_its_fd_at_once_a_judged_one_later():
     """A close's exit still sees the fd it closed in its thread's table
     (fd.types, proc.fdopencount, fd names in evt.args) when a rule judges
     it: the removal waits for the next event.  The quiet walk, where no
     rule looks, drops it at once.  Both end in the same state."""
-    from falco_engine.decoder import scan_scap
-    from falco_engine.runner import RuleEngine
-    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
-    with open_capture(str(path)) as cap:
-        batches = list(cap.batches())
-        tables = cap.tables
     closes = _rule("closes", "evt.type = close", {"close"})
-    opens = _rule("opens", "evt.type = open", {"open"})
-    # The first successful close exit of the capture, and its fd.
-    first = batches[0]
-    k = next(i for i, ev in enumerate(first)
-             if ev.name == "close" and ev.type % 2 == 1
-             and int.from_bytes(ev.param(0), "little", signed=True) == 0)
-    tid = first.event(k).tid
-    blocks, count = first.to_scap_blocks(0, k + 1)
-    head = scan_scap(bytes(blocks))
-    judged, quiet = StateEngine(), StateEngine()
-    for st, rules in ((judged, [closes]), (quiet, [opens])):
-        st.seed(tables)
-        RuleEngine(rules, state=st).process(head, [])
+    # Up to the first successful close exit of the capture.
+    batches, tables, head, tid = _502_up_to(
+        lambda ev: ev.name == "close" and ev.type % 2 == 1
+        and int.from_bytes(ev.param(0), "little", signed=True) == 0)
+    judged, quiet = _judged_and_quiet(closes, [head], tables)
     fd = judged.threads[tid].lastevent_fd
     assert fd == quiet.threads[tid].lastevent_fd >= 0
     assert fd in judged.threads[tid].fds
@@ -955,12 +970,7 @@ def test_a_close_no_rule_judges_drops_its_fd_at_once_a_judged_one_later():
     judged.flush_pending()
     assert fd not in judged.threads[tid].fds
     # Over the whole capture the two ways keep the same state.
-    judged, quiet = StateEngine(), StateEngine()
-    for st, rules in ((judged, [closes]), (quiet, [opens])):
-        st.seed(tables)
-        runner = RuleEngine(rules, state=st)
-        for batch in batches:
-            runner.process(batch, [])
+    judged, quiet = _judged_and_quiet(closes, batches, tables)
     assert quiet.n_fds_removed == judged.n_fds_removed > 100
     assert _state_digest(quiet) == _state_digest(judged)
 
@@ -971,33 +981,14 @@ def test_an_exit_no_rule_judges_drops_its_thread_at_once_a_judged_one_later():
     (the removal waits for the next event, as libsinsp's); in the quiet
     walk, where no rule looks, the thread goes at once.  Both end in the
     same state."""
-    from falco_engine.decoder import scan_scap
-    from falco_engine.runner import RuleEngine
-    path = CAPTURES / "sysdig_inspect" / "502Error.scap"
-    with open_capture(str(path)) as cap:
-        batches = list(cap.batches())
-        tables = cap.tables
     exits = _rule("exits", "evt.type = procexit", {"procexit"})
-    opens = _rule("opens", "evt.type = open", {"open"})
-    first = batches[0]
-    k = next(i for i, ev in enumerate(first) if ev.name == "procexit")
-    tid = first.event(k).tid
-    blocks, count = first.to_scap_blocks(0, k + 1)
-    head = scan_scap(bytes(blocks))
-    judged, quiet = StateEngine(), StateEngine()
-    for st, rules in ((judged, [exits]), (quiet, [opens])):
-        st.seed(tables)
-        RuleEngine(rules, state=st).process(head, [])
+    batches, tables, head, tid = _502_up_to(lambda ev: ev.name == "procexit")
+    judged, quiet = _judged_and_quiet(exits, [head], tables)
     assert judged.threads[tid].closed
     assert tid not in quiet.threads
     judged.flush_pending()
     assert tid not in judged.threads
-    judged, quiet = StateEngine(), StateEngine()
-    for st, rules in ((judged, [exits]), (quiet, [opens])):
-        st.seed(tables)
-        runner = RuleEngine(rules, state=st)
-        for batch in batches:
-            runner.process(batch, [])
+    judged, quiet = _judged_and_quiet(exits, batches, tables)
     assert quiet.n_threads_removed == judged.n_threads_removed > 50
     assert _state_digest(quiet) == _state_digest(judged)
 

@@ -1753,6 +1753,12 @@ cdef class StateEngine(StateHook):
             self._purge_step(evts[i].ts)
         if self.quiet_serial != wanted_serial:
             self._build_quiet(wanted, wanted_serial)
+        # A removal left pending by the event before (what process() does
+        # first).  Those that events of this walk leave are applied right
+        # after them: no rule judges them, and only events that change
+        # nothing pass before the next that looks.
+        if self.has_pending:
+            self._flush()
         while i < n:
             # Scheduler and internal events that update nothing, no rule
             # judges: most of a busy host's stream, passed in a few
@@ -1784,10 +1790,6 @@ cdef class StateEngine(StateHook):
                     i += 1
                     continue
             kind = q & QUIET_KIND
-            if self.has_pending:
-                # What process() does first (a close or exit of the event
-                # before takes effect now).
-                self._flush()
             if kind != KIND_OTHER and e.tid < HOT_TID_LIMIT:
                 # The thread, borrowed from its cache slot (which holds a
                 # reference) where nothing can drop it meanwhile; NULL for
@@ -1845,6 +1847,8 @@ cdef class StateEngine(StateHook):
                         self._dispatch(ctx, t, ACTION[et], et)
                     finally:
                         self.quiet_parse = False
+                    if self.has_pending:
+                        self._flush()
                     i += 1
                     continue
                 elif kind == KIND_EXIT:
@@ -1873,6 +1877,8 @@ cdef class StateEngine(StateHook):
             i += 1
             via_process += 1
             self.process(ctx)
+            if self.has_pending:
+                self._flush()
         # process() counts the events it takes itself.
         self.n_events += (i - start) - via_process
         return i

@@ -180,9 +180,6 @@ cdef class StateEngine(StateHook):
     cdef int64_t pending_fd_num     # and fd (most flushes have just one)
     cdef list pending_fds           # [(IntTable, fd)], any others
     cdef bint has_pending           # either of the two is set
-    # run_quiet is running a parser for an exit no rule judges: what it
-    # removes need not wait for the next event.
-    cdef bint quiet_parse
     cdef public bint live            # unknown tids are read from /proc
     cdef public uint64_t boot_ts_epoch  # host boot, epoch ns (0 unknown)
     cdef public str proc_root        # where /proc is (tests point it elsewhere)
@@ -240,7 +237,8 @@ cdef class StateEngine(StateHook):
                               const uint8_t *wanted_sc,
                               uint64_t wanted_serial) except -1
     cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
-    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1
+    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et,
+                       bint quiet) except -1
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1
     cdef int _parse_open_by_handle(self, EventCtx ctx, ThreadInfo t) except -1
@@ -252,7 +250,7 @@ cdef class StateEngine(StateHook):
     cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1
     cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n)
     cdef int _parse_accept(self, EventCtx ctx, ThreadInfo t) except -1
-    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1
+    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t, bint quiet) except -1
     cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_socketpair(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_simplefd(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et) except -1

@@ -1699,7 +1699,7 @@ cdef class StateEngine(StateHook):
                 # Its parser sees the fd as it was before the call.
                 ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
         if act != A_NONE:
-            self._dispatch(ctx, t, act, et)
+            self._dispatch(ctx, t, act, et, False)
         if t is None:
             t = self._find(tid)
         # The enter record of this call stays until the thread's next enter
@@ -1842,11 +1842,7 @@ cdef class StateEngine(StateHook):
                         ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
                     else:
                         ctx_set_fd(ctx, None)
-                    self.quiet_parse = True
-                    try:
-                        self._dispatch(ctx, t, ACTION[et], et)
-                    finally:
-                        self.quiet_parse = False
+                    self._dispatch(ctx, t, ACTION[et], et, True)
                     if self.has_pending:
                         self._flush()
                     i += 1
@@ -1884,7 +1880,10 @@ cdef class StateEngine(StateHook):
         return i
 
     cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
-                       uint16_t et) except -1:
+                       uint16_t et, bint quiet) except -1:
+        """The parser of `act` for this event; `quiet`: no rule judges it
+        (run_quiet's parse), so what it removes need not wait for the
+        next event."""
         cdef bint enter = et % 2 == 0
         if act == A_PROCEXIT:
             if enter and t is not None:
@@ -1912,7 +1911,7 @@ cdef class StateEngine(StateHook):
         elif act == A_ACCEPT:
             return self._parse_accept(ctx, t)
         elif act == A_CLOSE:
-            return self._parse_close(ctx, t)
+            return self._parse_close(ctx, t, quiet)
         elif act == A_PIPE:
             return self._parse_pipe(ctx, t)
         elif act == A_SOCKETPAIR:
@@ -2225,11 +2224,11 @@ cdef class StateEngine(StateHook):
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         return 0
 
-    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t) except -1:
+    cdef int _parse_close(self, EventCtx ctx, ThreadInfo t, bint quiet) except -1:
         cdef int64_t res
         if ctx_fd(ctx) is None or not ev_int(ctx, K_RES, &res) or res < 0:
             return 0
-        if self.quiet_parse:
+        if quiet:
             # No rule judges this exit (the walk's parse): nothing is
             # left to see the fd, so it goes now.
             if t.fds.discard(t.lastevent_fd):

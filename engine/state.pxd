@@ -247,6 +247,7 @@ cdef class StateEngine(StateHook):
     cdef int _set_tuple(self, FdInfo fi, const uint8_t *p, uint32_t n) except -1
     cdef int _parse_connect(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1
+    cdef int _udp_peer(self, EventCtx ctx, ThreadInfo t, FdInfo fi, uint8_t act) except -1
     cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1
     cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n)
     cdef int _parse_accept(self, EventCtx ctx, ThreadInfo t) except -1

@@ -2126,20 +2126,30 @@ cdef class StateEngine(StateHook):
 
     cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1:
         """Datagram sockets learn their peer from sendto/recvfrom: the
-        enter's tuple for sends, the exit's for receives."""
+        enter's tuple for sends, the exit's for receives.  Most of these
+        calls are on a connected stream socket, which keeps its tuple:
+        tested first, from the fd alone, in a frame without the tuple's
+        buffers (_udp_peer has them)."""
         cdef FdInfo fi = <FdInfo>ctx_fd(ctx)
         cdef int64_t res
-        cdef uint32_t n = 0
-        cdef const uint8_t *p
-        cdef uint8_t buf[37]
-        cdef PairMark mark
-        if fi is None or not ev_int(ctx, K_RES, &res) or res < 0:
+        if fi is None:
             return 0
         if not (fi.type == FD_IPV4_SOCK or fi.type == FD_IPV6_SOCK or
                 fi.type == FD_IPV4_SERVSOCK or fi.type == FD_IPV6_SERVSOCK):
             return 0
         if fi.l4proto != L4_UDP and fi.role != ROLE_NONE:
             return 0
+        if not ev_int(ctx, K_RES, &res) or res < 0:
+            return 0
+        return self._udp_peer(ctx, t, fi, act)
+
+    cdef int _udp_peer(self, EventCtx ctx, ThreadInfo t, FdInfo fi,
+                       uint8_t act) except -1:
+        """_parse_udp's datagram: the socket's tuple from this one."""
+        cdef uint32_t n = 0
+        cdef const uint8_t *p
+        cdef uint8_t buf[37]
+        cdef PairMark mark
         if act == A_SENDTO:
             if not self._enter_ok(t, ctx.evt.type):
                 return 0

@@ -353,6 +353,37 @@ cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     return ctx_param(ctx, <uint32_t>idx, n)
 
 
+# A parser that reads several parameters of one event walks their lengths
+# once into a table on its stack (walk_params) and reads it with these:
+# each evp would walk them again from the first.
+DEF LOCAL_PARAMS_MAX = 12
+
+
+cdef inline const uint8_t *_lparam(EventCtx ctx, int idx, uint32_t count,
+                                   const uint8_t **ptr, const uint32_t *plen,
+                                   uint32_t *n) noexcept:
+    """Parameter number `idx` (a PIDX entry: < 0 absent) from the table of
+    the event's first `count`, or past it from the record."""
+    if idx < 0:
+        return NULL
+    if <uint32_t>idx < count:
+        n[0] = plen[idx]
+        return ptr[idx]
+    return ctx_param(ctx, <uint32_t>idx, n)
+
+
+cdef inline bint _lparam_int(EventCtx ctx, int idx, uint32_t count,
+                             const uint8_t **ptr, const uint32_t *plen,
+                             bint signed_, int64_t *out) noexcept:
+    """ev_int / ev_uint (`signed_` False) through the table."""
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = _lparam(ctx, idx, count, ptr, plen, &n)
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = read_int(p, n, signed_)
+    return True
+
+
 DEF MEM_PARAMS_MAX = 24
 
 
@@ -1949,30 +1980,37 @@ cdef class StateEngine(StateHook):
 
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1:
         cdef int64_t fd, dirfd = PPM_AT_FDCWD, v
-        cdef uint64_t flags = 0, u
+        cdef uint64_t flags = 0
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef bytes name, sdir
         cdef bint have_enter = self._enter_ok(t, et)
         cdef bint is_at
         cdef FdInfo fi, dfi
-        if not ev_int(ctx, K_FD, &fd):
+        cdef const uint8_t *ptr[LOCAL_PARAMS_MAX]
+        cdef uint32_t plen[LOCAL_PARAMS_MAX]
+        cdef uint32_t count = walk_params(ctx.batch.base, ctx.evt, ptr, plen,
+                                          LOCAL_PARAMS_MAX)
+        cdef const int8_t *idx = PIDX + et * K_COUNT
+        if not _lparam_int(ctx, idx[<int>K_FD], count, ptr, plen, True, &fd):
             return 0
-        name = ev_str(ctx, K_NAME)
-        if name is None:
+        p = _lparam(ctx, idx[<int>K_NAME], count, ptr, plen, &n)
+        if p != NULL:
+            name = cstr(p, n)
+        else:
             if not have_enter:
                 return 0
             p = rec_param(t, K_NAME, &n)
             name = cstr(p, n) if p != NULL else b""
-        if ev_uint(ctx, K_FLAGS, &u):
-            flags = u
+        if _lparam_int(ctx, idx[<int>K_FLAGS], count, ptr, plen, False, &v):
+            flags = <uint64_t>v
         elif have_enter:
             p = rec_param(t, K_FLAGS, &n)
             if p != NULL and n in (4, 8):
                 flags = <uint64_t>read_int(p, n, False)
-        is_at = PIDX[et * K_COUNT + K_DIRFD] >= 0 or \
+        is_at = idx[<int>K_DIRFD] >= 0 or \
             (have_enter and PIDX[t.enter_type * K_COUNT + K_DIRFD] >= 0)
-        if ev_int(ctx, K_DIRFD, &v):
+        if _lparam_int(ctx, idx[<int>K_DIRFD], count, ptr, plen, True, &v):
             dirfd = v
         elif have_enter and rec_int(t, K_DIRFD, &v):
             dirfd = v
@@ -1990,10 +2028,10 @@ cdef class StateEngine(StateHook):
         fi.openflags = <uint32_t>flags
         fi.nameraw = name
         _rename(self, ctx, fi, concat_paths(sdir, name))
-        if ev_uint(ctx, K_DEV, &u):
-            fi.dev = <uint32_t>u
-        if ev_uint(ctx, K_INO, &u):
-            fi.ino = u
+        if _lparam_int(ctx, idx[<int>K_DEV], count, ptr, plen, False, &v):
+            fi.dev = <uint32_t>v
+        if _lparam_int(ctx, idx[<int>K_INO], count, ptr, plen, False, &v):
+            fi.ino = <uint64_t>v
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0

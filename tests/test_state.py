@@ -1122,3 +1122,50 @@ def test_purge_off_and_offline_keeps_idle_threads(tmp_path):
         # Offline there is no /proc to ask: an idle thread may be alive.
         assert set(engine.threads) == {100, 101}
         assert engine.n_threads_purged == 0
+
+
+def _reference_join(base: bytes, path: bytes) -> bytes:
+    """libsinsp's path join, written plainly: absolute paths win; '.', '..'
+    and repeated slashes fold."""
+    if path.startswith(b"/") or not base:
+        full = path
+    else:
+        full = base + (b"" if base.endswith(b"/") else b"/") + path
+    if not full.startswith(b"/"):
+        return full
+    out: list[bytes] = []
+    for part in full.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return b"/" + b"/".join(out)
+
+
+def test_concat_paths_folds_like_the_plain_join():
+    """concat_paths tests eight bytes at a time for a '/' before a '/' or a
+    '.': paths of every length with those pairs at every offset (and
+    near misses like "a.b", "x/y") come out as the plain join makes them."""
+    import random
+
+    from falco_engine.state import concat_paths
+
+    rng = random.Random(4)
+    pieces = [b"a", b"bc", b"d.e", b".", b"..", b"", b".x", b"x.", b"ab/cd", b"/"]
+    paths = [b"/", b"//", b"/.", b"/..", b"/a/", b"/abcdefgh/ijklmnop"]
+    for _ in range(4000):
+        parts = [rng.choice(pieces) for _ in range(rng.randint(1, 9))]
+        sep = rng.choice([b"/", b"//", b"/./"])
+        paths.append(rng.choice([b"/", b""]) + sep.join(parts))
+    for length in range(1, 40):
+        for pos in range(length - 1):
+            for pair in (b"//", b"/."):
+                raw = bytearray(b"/" + b"a" * (length - 1))
+                raw[pos:pos + 2] = pair
+                paths.append(bytes(raw[:length]))
+    for path in paths:
+        for base in (b"", b"/", b"/home/user/", b"/srv//data"):
+            assert concat_paths(base, path) == _reference_join(base, path), (base, path)

@@ -16,7 +16,13 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_SIZE
 from falco_engine.decoder cimport EventBatch
+
+
+cdef extern from "Python.h":
+    PyObject **PySequence_Fast_ITEMS(object seq)
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, StateHook, Value, VK_NONE, value_to_python,
     value_to_text, ctx_set_event,
@@ -283,7 +289,8 @@ cdef class RuleEngine:
         cdef uint64_t t0
         cdef bint hit
         cdef StateHook state = self.state
-        cdef Py_ssize_t j
+        cdef Py_ssize_t j, k
+        cdef PyObject **rules
         i = 0
         while i < n:
             if state is not None:
@@ -305,15 +312,20 @@ cdef class RuleEngine:
                 cands = self._generic_candidates(ctx)
             else:
                 cands = <tuple>self.index[ctx.evt.type]
-            for r in cands:
+            # The rules through borrowed pointers into the tuple (which
+            # `cands` holds): no count or type test per rule and event.
+            rules = PySequence_Fast_ITEMS(cands)
+            for k in range(PyTuple_GET_SIZE(cands)):
                 if self.profile:
+                    r = <CompiledRule>rules[k]
                     t0 = _now_ns()
                     hit = r.cond.eval(ctx)
                     r.ns += _now_ns() - t0
                     r.evals += 1
                 else:
-                    hit = r.cond.eval(ctx)
+                    hit = (<CompiledRule>rules[k]).cond.eval(ctx)
                 if hit:
+                    r = <CompiledRule>rules[k]
                     r.matches += 1
                     self.matched += 1
                     alerts.append(_new_alert(ctx, r, r.output._render(ctx)))

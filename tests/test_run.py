@@ -148,3 +148,18 @@ def test_rules_writable_by_others_are_refused(tmp_path: Path):
                         text=True, timeout=120)
     assert ok.returncode == 0 and "Warning opened /etc/ld.so.cache" in ok.stdout
     assert "allowed by --allow-insecure-files" in ok.stderr
+
+
+def test_profile_rules_counts_evaluations_and_matches(tmp_path: Path):
+    """--profile-rules: cat_write has four open exits.  "Read below etc" is
+    evaluated on each and matches one; "Never" (indexed under open too) is
+    not evaluated on the event the first rule matched (first match wins)."""
+    proc = _run(tmp_path, "--profile-rules")
+    assert proc.returncode == 0, proc.stderr
+    rows = {}
+    for line in proc.stderr.splitlines():
+        line = line.removeprefix("falco: ").strip()
+        for name in ("Read below etc", "Never"):
+            if line.startswith(name + " ") and line[len(name):].split()[0].isdigit():
+                rows[name] = [int(v) for v in line[len(name):].split()[:2]]
+    assert rows == {"Read below etc": [4, 1], "Never": [3, 0]}

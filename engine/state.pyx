@@ -308,37 +308,19 @@ cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
     cdef uint16_t v16
     if count > maxn:
         count = maxn
-    for k in range(count):
-        if e.len_size == 4:
+    if e.len_size == 4:
+        for k in range(count):
             memcpy(&v, lens + 4 * k, 4)
-        else:
+            ptr[k] = rec + pos
+            plen[k] = v
+            pos += v
+    else:
+        for k in range(count):
             memcpy(&v16, lens + 2 * k, 2)
-            v = v16
-        ptr[k] = rec + pos
-        plen[k] = v
-        pos += v
+            ptr[k] = rec + pos
+            plen[k] = v16
+            pos += v16
     return count
-
-
-# Where the parameters of a clone or execve event are (20 and more, a dozen
-# read by their parsers, and each lookup alone walks the lengths from the
-# first): the parser fills this table once (_ptab_fill) and evp reads it
-# while the table is for the current event of the same context (the
-# generation is unique per context and event).
-DEF PTAB_MAX = 40
-cdef const uint8_t *_ptab_ptr[PTAB_MAX]
-cdef uint32_t _ptab_len[PTAB_MAX]
-cdef uint32_t _ptab_count = 0
-cdef void *_ptab_ctx = NULL
-cdef uint64_t _ptab_gen = 0
-
-
-cdef void _ptab_fill(EventCtx ctx) noexcept:
-    global _ptab_count, _ptab_ctx, _ptab_gen
-    _ptab_count = walk_params(ctx.batch.base, ctx.evt, _ptab_ptr, _ptab_len,
-                              PTAB_MAX)
-    _ptab_ctx = <void *>ctx
-    _ptab_gen = ctx.gen
 
 
 cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
@@ -346,42 +328,72 @@ cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
     if idx < 0:
         return NULL
-    if _ptab_gen == ctx.gen and _ptab_ctx == <void *>ctx and \
-            <uint32_t>idx < _ptab_count:
-        n[0] = _ptab_len[idx]
-        return _ptab_ptr[idx]
     return ctx_param(ctx, <uint32_t>idx, n)
 
 
-# A parser that reads several parameters of one event walks their lengths
-# once into a table on its stack (walk_params) and reads it with these:
-# each evp would walk them again from the first.
-DEF LOCAL_PARAMS_MAX = 12
+# A parser that reads several parameters of one event (execve and clone a
+# dozen of their 20 and more) walks their lengths once into a table on its
+# stack (pt_fill) and reads it with the pt_* helpers: each evp would walk
+# them again from the first.
+DEF PTAB_MAX = 40
 
 
-cdef inline const uint8_t *_lparam(EventCtx ctx, int idx, uint32_t count,
-                                   const uint8_t **ptr, const uint32_t *plen,
-                                   uint32_t *n) noexcept:
-    """Parameter number `idx` (a PIDX entry: < 0 absent) from the table of
-    the event's first `count`, or past it from the record."""
+cdef struct ParamTable:
+    const uint8_t *ptr[PTAB_MAX]
+    uint32_t len[PTAB_MAX]
+    uint32_t count              # the event's first `count` parameters
+    const int8_t *idx           # PIDX row of the event's type
+
+
+cdef inline void pt_fill(ParamTable *tab, EventCtx ctx) noexcept:
+    tab.count = walk_params(ctx.batch.base, ctx.evt, tab.ptr, tab.len, PTAB_MAX)
+    tab.idx = PIDX + ctx.evt.type * K_COUNT
+
+
+cdef inline const uint8_t *pt_get(ParamTable *tab, EventCtx ctx, int key,
+                                  uint32_t *n) noexcept:
+    """evp through the table (past it, from the record)."""
+    cdef int idx = tab.idx[key]
     if idx < 0:
         return NULL
-    if <uint32_t>idx < count:
-        n[0] = plen[idx]
-        return ptr[idx]
+    if <uint32_t>idx < tab.count:
+        n[0] = tab.len[idx]
+        return tab.ptr[idx]
     return ctx_param(ctx, <uint32_t>idx, n)
 
 
-cdef inline bint _lparam_int(EventCtx ctx, int idx, uint32_t count,
-                             const uint8_t **ptr, const uint32_t *plen,
-                             bint signed_, int64_t *out) noexcept:
-    """ev_int / ev_uint (`signed_` False) through the table."""
+cdef inline bint pt_int(ParamTable *tab, EventCtx ctx, int key, int64_t *out) noexcept:
     cdef uint32_t n = 0
-    cdef const uint8_t *p = _lparam(ctx, idx, count, ptr, plen, &n)
+    cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
     if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
         return False
-    out[0] = read_int(p, n, signed_)
+    out[0] = read_int(p, n, True)
     return True
+
+
+cdef inline bint pt_uint(ParamTable *tab, EventCtx ctx, int key, uint64_t *out) noexcept:
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = <uint64_t>read_int(p, n, False)
+    return True
+
+
+cdef inline bytes pt_str(ParamTable *tab, EventCtx ctx, int key):
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
+    if p == NULL:
+        return None
+    return cstr(p, n)
+
+
+cdef inline bytes pt_raw(ParamTable *tab, EventCtx ctx, int key):
+    cdef uint32_t n = 0
+    cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
+    if p == NULL:
+        return None
+    return PyBytes_FromStringAndSize(<const char *>p, n)
 
 
 DEF MEM_PARAMS_MAX = 24
@@ -1999,21 +2011,18 @@ cdef class StateEngine(StateHook):
 
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1:
         cdef int64_t fd, dirfd = PPM_AT_FDCWD, v
-        cdef uint64_t flags = 0
+        cdef uint64_t flags = 0, u
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef bytes name, sdir
         cdef bint have_enter = self._enter_ok(t, et)
         cdef bint is_at
         cdef FdInfo fi, dfi
-        cdef const uint8_t *ptr[LOCAL_PARAMS_MAX]
-        cdef uint32_t plen[LOCAL_PARAMS_MAX]
-        cdef uint32_t count = walk_params(ctx.batch.base, ctx.evt, ptr, plen,
-                                          LOCAL_PARAMS_MAX)
-        cdef const int8_t *idx = PIDX + et * K_COUNT
-        if not _lparam_int(ctx, idx[<int>K_FD], count, ptr, plen, True, &fd):
+        cdef ParamTable ptab
+        pt_fill(&ptab, ctx)
+        if not pt_int(&ptab, ctx, K_FD, &fd):
             return 0
-        p = _lparam(ctx, idx[<int>K_NAME], count, ptr, plen, &n)
+        p = pt_get(&ptab, ctx, K_NAME, &n)
         if p != NULL:
             name = cstr(p, n)
         else:
@@ -2021,15 +2030,15 @@ cdef class StateEngine(StateHook):
                 return 0
             p = rec_param(t, K_NAME, &n)
             name = cstr(p, n) if p != NULL else b""
-        if _lparam_int(ctx, idx[<int>K_FLAGS], count, ptr, plen, False, &v):
-            flags = <uint64_t>v
+        if pt_uint(&ptab, ctx, K_FLAGS, &u):
+            flags = u
         elif have_enter:
             p = rec_param(t, K_FLAGS, &n)
             if p != NULL and n in (4, 8):
                 flags = <uint64_t>read_int(p, n, False)
-        is_at = idx[<int>K_DIRFD] >= 0 or \
+        is_at = ptab.idx[<int>K_DIRFD] >= 0 or \
             (have_enter and PIDX[t.enter_type * K_COUNT + K_DIRFD] >= 0)
-        if _lparam_int(ctx, idx[<int>K_DIRFD], count, ptr, plen, True, &v):
+        if pt_int(&ptab, ctx, K_DIRFD, &v):
             dirfd = v
         elif have_enter and rec_int(t, K_DIRFD, &v):
             dirfd = v
@@ -2047,10 +2056,10 @@ cdef class StateEngine(StateHook):
         fi.openflags = <uint32_t>flags
         fi.nameraw = name
         _rename(self, ctx, fi, concat_paths(sdir, name))
-        if _lparam_int(ctx, idx[<int>K_DEV], count, ptr, plen, False, &v):
-            fi.dev = <uint32_t>v
-        if _lparam_int(ctx, idx[<int>K_INO], count, ptr, plen, False, &v):
-            fi.ino = <uint64_t>v
+        if pt_uint(&ptab, ctx, K_DEV, &u):
+            fi.dev = <uint32_t>u
+        if pt_uint(&ptab, ctx, K_INO, &u):
+            fi.ino = u
         ctx_set_fd(ctx, self.add_fd(t, fd, fi))
         t.lastevent_fd = fd
         return 0
@@ -2452,63 +2461,64 @@ cdef class StateEngine(StateHook):
         cdef bytes s, fname
         cdef object cid
         cdef FdInfo fi
-        _ptab_fill(ctx)
-        if not ev_int(ctx, K_RES, &res) or res < 0:
+        cdef ParamTable ptab
+        pt_fill(&ptab, ctx)
+        if not pt_int(&ptab, ctx, K_RES, &res) or res < 0:
             return 0
-        s = ev_str(ctx, K_EXE)
+        s = pt_str(&ptab, ctx, K_EXE)
         if s is None:
             return 0
         t.exe = s
-        s = ev_str(ctx, K_COMM)
+        s = pt_str(&ptab, ctx, K_COMM)
         t.comm = s if s is not None else t.exe
-        s = ev_raw(ctx, K_ARGS)
+        s = pt_raw(&ptab, ctx, K_ARGS)
         if s is not None:
             t.args = split_nul(s)
-        if ev_int(ctx, K_PID, &v):
+        if pt_int(&ptab, ctx, K_PID, &v):
             t.pid = v
-        if ev_int(ctx, K_PTID, &v):
+        if pt_int(&ptab, ctx, K_PTID, &v):
             t.ptid = v
         # (execve does not change the working directory: the cwd parameter
         # is not used, as libsinsp does not.)
-        if ev_int(ctx, K_FDLIMIT, &v):
+        if pt_int(&ptab, ctx, K_FDLIMIT, &v):
             t.fdlimit = v
-        if ev_uint(ctx, K_PGFT_MAJ, &u):
+        if pt_uint(&ptab, ctx, K_PGFT_MAJ, &u):
             t.pfmajor = u
-        if ev_uint(ctx, K_PGFT_MIN, &u):
+        if pt_uint(&ptab, ctx, K_PGFT_MIN, &u):
             t.pfminor = u
-        if ev_uint(ctx, K_VM_SIZE, &u):
+        if pt_uint(&ptab, ctx, K_VM_SIZE, &u):
             t.vmsize_kb = u
-        if ev_uint(ctx, K_VM_RSS, &u):
+        if pt_uint(&ptab, ctx, K_VM_RSS, &u):
             t.vmrss_kb = u
-        if ev_uint(ctx, K_VM_SWAP, &u):
+        if pt_uint(&ptab, ctx, K_VM_SWAP, &u):
             t.vmswap_kb = u
-        s = ev_raw(ctx, K_ENV)
+        s = pt_raw(&ptab, ctx, K_ENV)
         if s is not None:
             t.env = split_nul(s)
-        p = evp(ctx, K_CGROUPS, &n)
+        p = pt_get(&ptab, ctx, K_CGROUPS, &n)
         if p != NULL:
             t.cgroups = _CGROUPS.at(p, n)
             cid = container_from_cgroups(t.cgroups)[0]
             t.container_id = cid
             if self.live and cid:
                 self._note_container(t)
-        if ev_uint(ctx, K_TTY, &u):
+        if pt_uint(&ptab, ctx, K_TTY, &u):
             t.tty = <uint32_t>u
-        if ev_int(ctx, K_PGID, &v):
+        if pt_int(&ptab, ctx, K_PGID, &v):
             t.vpgid = v
-        if ev_uint(ctx, K_LOGINUID, &u):
+        if pt_uint(&ptab, ctx, K_LOGINUID, &u):
             t.loginuid = <uint32_t>u
-        if ev_uint(ctx, K_UID, &u):
+        if pt_uint(&ptab, ctx, K_UID, &u):
             t.uid = <uint32_t>u
-        if ev_uint(ctx, K_CAP_INH, &u):
+        if pt_uint(&ptab, ctx, K_CAP_INH, &u):
             t.cap_inheritable = u
-        if ev_uint(ctx, K_CAP_PRM, &u):
+        if pt_uint(&ptab, ctx, K_CAP_PRM, &u):
             t.cap_permitted = u
-        if ev_uint(ctx, K_CAP_EFF, &u):
+        if pt_uint(&ptab, ctx, K_CAP_EFF, &u):
             t.cap_effective = u
-        if ev_uint(ctx, K_EXE_INO, &u):
+        if pt_uint(&ptab, ctx, K_EXE_INO, &u):
             t.exe_ino = u
-        if ev_uint(ctx, K_EXE_INO_CTIME, &u):
+        if pt_uint(&ptab, ctx, K_EXE_INO_CTIME, &u):
             t.exe_ino_ctime = u
             # libsinsp's exe_ino_ctime_duration_clone_ts and _pidns_start:
             # kept from the last execve that had them, never reset.
@@ -2516,16 +2526,16 @@ cdef class StateEngine(StateHook):
                 t.exe_ctime_to_clone = t.clone_ts - u
             if t.pidns_init_start_ts != 0 and u > t.pidns_init_start_ts:
                 t.exe_ctime_after_pidns = u - t.pidns_init_start_ts
-        if ev_uint(ctx, K_EXE_INO_MTIME, &u):
+        if pt_uint(&ptab, ctx, K_EXE_INO_MTIME, &u):
             t.exe_ino_mtime = u
-        if ev_uint(ctx, K_FLAGS, &u):
+        if pt_uint(&ptab, ctx, K_FLAGS, &u):
             t.exe_writable = (u & 1) != 0      # PPM_EXE_WRITABLE
             t.exe_upper_layer = (u & 2) != 0   # PPM_EXE_UPPER_LAYER
             t.exe_from_memfd = (u & 4) != 0    # PPM_EXE_FROM_MEMFD
             t.exe_lower_layer = (u & 8) != 0   # PPM_EXE_LOWER_LAYER
         # The executable path: the driver's trusted path, else the enter's
         # filename resolved against the working directory.
-        s = ev_str(ctx, K_TRUSTED_EXEPATH)
+        s = pt_str(&ptab, ctx, K_TRUSTED_EXEPATH)
         if s:
             t.exepath = s
         elif self._enter_ok(t, ctx.evt.type):
@@ -2560,13 +2570,14 @@ cdef class StateEngine(StateHook):
         cdef bytes s
         cdef uint32_t n = 0
         cdef const uint8_t *p
-        _ptab_fill(ctx)
-        if not ev_int(ctx, K_RES, &res) or res < 0:
+        cdef ParamTable ptab
+        pt_fill(&ptab, ctx)
+        if not pt_int(&ptab, ctx, K_RES, &res) or res < 0:
             return 0
-        ev_uint(ctx, K_FLAGS, &flags)
-        if not ev_int(ctx, K_VTID, &vtid):
+        pt_uint(&ptab, ctx, K_FLAGS, &flags)
+        if not pt_int(&ptab, ctx, K_VTID, &vtid):
             vtid = tid
-        if not ev_int(ctx, K_VPID, &vpid):
+        if not pt_int(&ptab, ctx, K_VPID, &vpid):
             vpid = -1
         in_container = vtid != tid
         if res == 0:
@@ -2580,9 +2591,9 @@ cdef class StateEngine(StateHook):
             inverted = True
             childtid = tid
             if flags & PPM_CL_CLONE_THREAD:
-                if not ev_int(ctx, K_PID, &caller):
+                if not pt_int(&ptab, ctx, K_PID, &caller):
                     return 0
-            elif not ev_int(ctx, K_PTID, &caller):
+            elif not pt_int(&ptab, ctx, K_PTID, &caller):
                 return 0
         else:
             if in_container:
@@ -2630,7 +2641,7 @@ cdef class StateEngine(StateHook):
             child.cap_permitted = pt.cap_permitted
             child.cap_inheritable = pt.cap_inheritable
             child.cap_effective = pt.cap_effective
-        if not ev_int(ctx, K_PID, &v):
+        if not pt_int(&ptab, ctx, K_PID, &v):
             return 0
         child.pid = v
         child.flags = <uint32_t>flags
@@ -2645,12 +2656,12 @@ cdef class StateEngine(StateHook):
             child.fds = mt.fds
         if inverted:
             child.flags |= PPM_CL_CLONE_INVERTED
-        p = evp(ctx, K_EXE, &n)
+        p = pt_get(&ptab, ctx, K_EXE, &n)
         if p != NULL:
             child.exe = cstr_or(p, n, child.exe)
-        p = evp(ctx, K_COMM, &n)
+        p = pt_get(&ptab, ctx, K_COMM, &n)
         child.comm = cstr_or(p, n, child.comm) if p != NULL else child.exe
-        p = evp(ctx, K_ARGS, &n)
+        p = pt_get(&ptab, ctx, K_ARGS, &n)
         if p != NULL:
             child.args = _ARGV.at(p, n)
         if not valid_parent:
@@ -2658,28 +2669,28 @@ cdef class StateEngine(StateHook):
             pt.comm = child.comm
             pt.exe = child.exe
             pt.args = child.args
-        s = ev_str(ctx, K_CWD)
+        s = pt_str(&ptab, ctx, K_CWD)
         if s:
             child.cwd = dir_with_slash(s)
         elif valid_parent:
             # No cwd in the event: the child starts where its parent is.
             mt = self.main_thread(pt)
             child.cwd = (mt if mt is not None else pt).cwd
-        if ev_int(ctx, K_FDLIMIT, &v):
+        if pt_int(&ptab, ctx, K_FDLIMIT, &v):
             child.fdlimit = v
-        if ev_uint(ctx, K_PGFT_MAJ, &u):
+        if pt_uint(&ptab, ctx, K_PGFT_MAJ, &u):
             child.pfmajor = u
-        if ev_uint(ctx, K_PGFT_MIN, &u):
+        if pt_uint(&ptab, ctx, K_PGFT_MIN, &u):
             child.pfminor = u
-        if ev_uint(ctx, K_VM_SIZE, &u):
+        if pt_uint(&ptab, ctx, K_VM_SIZE, &u):
             child.vmsize_kb = u
-        if ev_uint(ctx, K_VM_RSS, &u):
+        if pt_uint(&ptab, ctx, K_VM_RSS, &u):
             child.vmrss_kb = u
-        if ev_uint(ctx, K_VM_SWAP, &u):
+        if pt_uint(&ptab, ctx, K_VM_SWAP, &u):
             child.vmswap_kb = u
-        if ev_uint(ctx, K_UID, &u):
+        if pt_uint(&ptab, ctx, K_UID, &u):
             child.uid = <uint32_t>u
-        if ev_uint(ctx, K_GID, &u):
+        if pt_uint(&ptab, ctx, K_GID, &u):
             child.gid = <uint32_t>u
         if in_container:
             child.vtid = vtid
@@ -2687,7 +2698,7 @@ cdef class StateEngine(StateHook):
         else:
             child.vtid = child.tid
             child.vpid = child.pid
-        p = evp(ctx, K_CGROUPS, &n)
+        p = pt_get(&ptab, ctx, K_CGROUPS, &n)
         if p != NULL:
             cgroups = _CGROUPS.at(p, n)
             if cgroups is not child.cgroups:
@@ -2700,7 +2711,7 @@ cdef class StateEngine(StateHook):
         # the boot time (also what the caller's side, first, assumes).
         if not inverted:
             child.pidns_init_start_ts = self.boot_ts_epoch
-        elif ev_uint(ctx, K_PIDNS_TS, &u):
+        elif pt_uint(&ptab, ctx, K_PIDNS_TS, &u):
             if in_container or flags & (PPM_CL_CHILD_IN_PIDNS | PPM_CL_CLONE_NEWPID):
                 child.pidns_init_start_ts = u + self.boot_ts_epoch
             else:

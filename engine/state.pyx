@@ -1822,12 +1822,16 @@ cdef class StateEngine(StateHook):
         if self.has_pending:
             self._flush()
         while i < n:
-            # Scheduler and internal events that update nothing, no rule
-            # judges: most of a busy host's stream, passed in a few
-            # instructions each (a pending removal can wait for an event
-            # that looks).  They come in bursts (a tick's procinfo of every
-            # thread): within one, four are looked at per test.
-            while quiet_of[evts[i].type] == KIND_SCHED:
+            e = &evts[i]
+            et = e.type
+            q = quiet_of[et]
+            if q == KIND_SCHED:
+                # Scheduler and internal events that update nothing, no
+                # rule judges: most of a busy host's stream, passed in a
+                # few instructions each (a pending removal can wait for an
+                # event that looks).  They come in bursts (a tick's
+                # procinfo of every thread): within one, four are looked at
+                # per test.
                 i += 1
                 while i + 4 <= n:
                     e = &evts[i]
@@ -1837,13 +1841,7 @@ cdef class StateEngine(StateHook):
                             (quiet_of[e[3].type] ^ KIND_SCHED)) != 0:
                         break
                     i += 4
-                if i == n:
-                    break
-            if i == n:
-                break
-            e = &evts[i]
-            et = e.type
-            q = quiet_of[et]
+                continue
             if q & QUIET_WANTED:
                 if et > 1 or _generic_wanted(base, e, wanted_sc):
                     break

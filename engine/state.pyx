@@ -1798,8 +1798,9 @@ cdef class StateEngine(StateHook):
         """process() for a run of events no rule looks at: the common cases
         (a known thread's call that changes no state; scheduler and procinfo
         events) without preparing ctx for rules, the rest through process()."""
-        cdef fe_evt *e
         cdef fe_evt *evts = b.evts
+        cdef fe_evt *e = evts + i          # the walk's cursor
+        cdef fe_evt *end = evts + n
         cdef uint16_t et
         cdef uint8_t kind, q
         cdef ThreadInfo t
@@ -1821,8 +1822,7 @@ cdef class StateEngine(StateHook):
         # nothing pass before the next that looks.
         if self.has_pending:
             self._flush()
-        while i < n:
-            e = &evts[i]
+        while e < end:
             et = e.type
             q = quiet_of[et]
             if q == KIND_SCHED:
@@ -1832,22 +1832,21 @@ cdef class StateEngine(StateHook):
                 # event that looks).  They come in bursts (a tick's
                 # procinfo of every thread): within one, four are looked at
                 # per test.
-                i += 1
-                while i + 4 <= n:
-                    e = &evts[i]
+                e += 1
+                while e + 4 <= end:
                     if ((quiet_of[e[0].type] ^ KIND_SCHED) |
                             (quiet_of[e[1].type] ^ KIND_SCHED) |
                             (quiet_of[e[2].type] ^ KIND_SCHED) |
                             (quiet_of[e[3].type] ^ KIND_SCHED)) != 0:
                         break
-                    i += 4
+                    e += 4
                 continue
             if q & QUIET_WANTED:
                 if et > 1 or _generic_wanted(base, e, wanted_sc):
                     break
                 q &= ~QUIET_WANTED
                 if q == KIND_SCHED:
-                    i += 1
+                    e += 1
                     continue
             kind = q & QUIET_KIND
             if kind != KIND_OTHER and e.tid < HOT_TID_LIMIT:
@@ -1867,17 +1866,17 @@ cdef class StateEngine(StateHook):
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most
                         # procinfo events): nothing to update.
-                        i += 1
+                        e += 1
                         continue
                     if ACTION[et] == A_CLONE and kind == KIND_PARSE:
                         # A child's clone exit before its parent's: the
                         # parser makes the child (what process() would do).
-                        ctx.idx = i
+                        ctx.idx = e - evts
                         ctx.evt = e
                         ctx.gen += 1
                         ctx_set_fd(ctx, None)
                         self._parse_clone(ctx, None)
-                        i += 1
+                        e += 1
                         continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
@@ -1885,14 +1884,14 @@ cdef class StateEngine(StateHook):
                     # for rules judging the exit (none look at this event,
                     # but one may look at its exit): CALL_KEEP.
                     _note_call(hot, base, e, q)
-                    i += 1
+                    e += 1
                     continue
                 elif kind == KIND_PARSE:
                     # process() for a known thread, minus what only rules
                     # read (ctx.thread, the lazy fd).  A parser can replace
                     # the thread in the table (a reused tid): a reference.
                     t = <ThreadInfo>hot
-                    ctx.idx = i
+                    ctx.idx = e - evts
                     ctx.evt = e
                     ctx.gen += 1
                     if t.lastevent_type + 1 != et:
@@ -1905,7 +1904,7 @@ cdef class StateEngine(StateHook):
                     self._dispatch(ctx, t, ACTION[et], et, True)
                     if self.has_pending:
                         self._flush()
-                    i += 1
+                    e += 1
                     continue
                 elif kind == KIND_EXIT:
                     # A known thread's exit no rule judges: what process()
@@ -1915,26 +1914,27 @@ cdef class StateEngine(StateHook):
                     t = <ThreadInfo>hot
                     t.closed = True
                     self._remove_exited(t)
-                    i += 1
+                    e += 1
                     continue
                 else:
                     # A known thread's context switch or CPU sample.
-                    ctx.idx = i
+                    ctx.idx = e - evts
                     ctx.evt = e
                     if kind == KIND_SWITCH:
                         self._memory(ctx, <ThreadInfo>hot, True)
                     else:
                         _procinfo(ctx, <ThreadInfo>hot)
-                    i += 1
+                    e += 1
                     continue
-            ctx.idx = i
+            ctx.idx = e - evts
             ctx.evt = e
             ctx.gen += 1
-            i += 1
+            e += 1
             via_process += 1
             self.process(ctx)
             if self.has_pending:
                 self._flush()
+        i = e - evts
         # process() counts the events it takes itself.
         self.n_events += (i - start) - via_process
         return i

@@ -1141,11 +1141,28 @@ cdef inline bint _generic_wanted(const uint8_t *base, fe_evt *e,
 
 
 cdef inline int64_t _first_fd(const uint8_t *base, fe_evt *e) noexcept:
-    """The fd in the first parameter of record `e` (-1 when it has none)."""
-    cdef uint32_t n = 0
-    cdef const uint8_t *p = evt_param(base, e, 0, &n)
-    if p != NULL and (n == 8 or n == 4):
-        return read_int(p, n, True)
+    """The fd in the first parameter of record `e` (-1 when it has none).
+    (evt_param for parameter 0: its length is the first of the array, its
+    value right after the array.)"""
+    cdef const uint8_t *lens
+    cdef uint32_t n
+    cdef uint16_t n16
+    cdef uint64_t v8
+    cdef uint32_t v4
+    if e.nparams == 0:
+        return -1
+    lens = base + e.off + e.hdr_len
+    if e.len_size == 4:
+        memcpy(&n, lens, 4)
+    else:
+        memcpy(&n16, lens, 2)
+        n = n16
+    if n == 8:
+        memcpy(&v8, lens + <uint64_t>e.nparams * e.len_size, 8)
+        return <int64_t>v8
+    if n == 4:
+        memcpy(&v4, lens + <uint64_t>e.nparams * e.len_size, 4)
+        return <int32_t>v4
     return -1
 
 

@@ -237,8 +237,6 @@ cdef class StateEngine(StateHook):
                               const uint8_t *wanted_sc,
                               uint64_t wanted_serial) except -1
     cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
-    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act, uint16_t et,
-                       bint quiet) except -1
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1
     cdef int _parse_open_by_handle(self, EventCtx ctx, ThreadInfo t) except -1

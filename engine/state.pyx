@@ -1211,6 +1211,71 @@ cdef inline uint8_t _call_bits(uint16_t et, bint keep_enter) noexcept:
     return call
 
 
+cdef inline int _dispatch(StateEngine st, EventCtx ctx, ThreadInfo t, uint8_t act,
+                          uint16_t et, bint quiet) except -1:
+    """The parser of `act` for this event (inline: once per state-changing
+    exit, from the walk and from process()); `quiet`: no rule judges it
+    (run_quiet's parse), so what it removes need not wait for the
+    next event."""
+    cdef bint enter = et % 2 == 0
+    if act == A_PROCEXIT:
+        if enter and t is not None:
+            t.closed = True
+            st.pending_tid = t.tid
+            st.has_pending = True
+        return 0
+    if enter:
+        return 0
+    if act == A_CLONE:
+        return st._parse_clone(ctx, t)
+    if t is None:
+        return 0
+    # One switch (an elif chain on the enum compiles to one).
+    if act == A_OPEN:
+        return st._parse_open(ctx, t, et)
+    elif act == A_OPEN_BY_HANDLE:
+        return st._parse_open_by_handle(ctx, t)
+    elif act == A_SOCKET:
+        return st._parse_socket(ctx, t)
+    elif act == A_BIND:
+        return st._parse_bind(ctx, t)
+    elif act == A_CONNECT:
+        return st._parse_connect(ctx, t)
+    elif act == A_ACCEPT:
+        return st._parse_accept(ctx, t)
+    elif act == A_CLOSE:
+        return st._parse_close(ctx, t, quiet)
+    elif act == A_PIPE:
+        return st._parse_pipe(ctx, t)
+    elif act == A_SOCKETPAIR:
+        return st._parse_socketpair(ctx, t)
+    elif act == A_SIMPLEFD or act == A_MEMFD or act == A_BPF:
+        return st._parse_simplefd(ctx, t, act, et)
+    elif act == A_DUP:
+        return st._parse_dup(ctx, t)
+    elif act == A_FCNTL:
+        return st._parse_fcntl(ctx, t)
+    elif act == A_CHDIR or act == A_FCHDIR:
+        return st._parse_chdir(ctx, t, act)
+    elif act == A_EXECVE:
+        return st._parse_execve(ctx, t)
+    elif act == A_SETUID or act == A_SETGID or act == A_SETRESUID \
+            or act == A_SETRESGID:
+        return st._parse_setid(ctx, t, act)
+    elif act == A_SETSID:
+        return st._parse_setsid(ctx, t)
+    elif act == A_CHROOT:
+        return st._parse_chroot(ctx, t)
+    elif act == A_CAPSET:
+        return st._parse_capset(ctx, t)
+    elif act == A_SENDTO or act == A_RECVFROM:
+        return st._parse_udp(ctx, t, act)
+    elif act == A_MEMORY:
+        if st.track_memory:
+            return st._memory(ctx, t, False)
+    return 0
+
+
 cdef IntTable _copy_fds(IntTable src):
     """A new process's table: a copy of each of the caller's descriptors."""
     cdef IntTable dst = IntTable.__new__(IntTable)
@@ -1778,7 +1843,7 @@ cdef class StateEngine(StateHook):
                 # Its parser sees the fd as it was before the call.
                 ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
         if act != A_NONE:
-            self._dispatch(ctx, t, act, et, False)
+            _dispatch(self, ctx, t, act, et, False)
         if t is None:
             t = self._find(tid)
         # The enter record of this call stays until the thread's next enter
@@ -1918,7 +1983,7 @@ cdef class StateEngine(StateHook):
                         ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
                     else:
                         ctx_set_fd(ctx, None)
-                    self._dispatch(ctx, t, ACTION[et], et, True)
+                    _dispatch(self, ctx, t, ACTION[et], et, True)
                     if self.has_pending:
                         self._flush()
                     e += 1
@@ -1955,69 +2020,6 @@ cdef class StateEngine(StateHook):
         # process() counts the events it takes itself.
         self.n_events += (i - start) - via_process
         return i
-
-    cdef int _dispatch(self, EventCtx ctx, ThreadInfo t, uint8_t act,
-                       uint16_t et, bint quiet) except -1:
-        """The parser of `act` for this event; `quiet`: no rule judges it
-        (run_quiet's parse), so what it removes need not wait for the
-        next event."""
-        cdef bint enter = et % 2 == 0
-        if act == A_PROCEXIT:
-            if enter and t is not None:
-                t.closed = True
-                self.pending_tid = t.tid
-                self.has_pending = True
-            return 0
-        if enter:
-            return 0
-        if act == A_CLONE:
-            return self._parse_clone(ctx, t)
-        if t is None:
-            return 0
-        # One switch (an elif chain on the enum compiles to one).
-        if act == A_OPEN:
-            return self._parse_open(ctx, t, et)
-        elif act == A_OPEN_BY_HANDLE:
-            return self._parse_open_by_handle(ctx, t)
-        elif act == A_SOCKET:
-            return self._parse_socket(ctx, t)
-        elif act == A_BIND:
-            return self._parse_bind(ctx, t)
-        elif act == A_CONNECT:
-            return self._parse_connect(ctx, t)
-        elif act == A_ACCEPT:
-            return self._parse_accept(ctx, t)
-        elif act == A_CLOSE:
-            return self._parse_close(ctx, t, quiet)
-        elif act == A_PIPE:
-            return self._parse_pipe(ctx, t)
-        elif act == A_SOCKETPAIR:
-            return self._parse_socketpair(ctx, t)
-        elif act == A_SIMPLEFD or act == A_MEMFD or act == A_BPF:
-            return self._parse_simplefd(ctx, t, act, et)
-        elif act == A_DUP:
-            return self._parse_dup(ctx, t)
-        elif act == A_FCNTL:
-            return self._parse_fcntl(ctx, t)
-        elif act == A_CHDIR or act == A_FCHDIR:
-            return self._parse_chdir(ctx, t, act)
-        elif act == A_EXECVE:
-            return self._parse_execve(ctx, t)
-        elif act == A_SETUID or act == A_SETGID or act == A_SETRESUID \
-                or act == A_SETRESGID:
-            return self._parse_setid(ctx, t, act)
-        elif act == A_SETSID:
-            return self._parse_setsid(ctx, t)
-        elif act == A_CHROOT:
-            return self._parse_chroot(ctx, t)
-        elif act == A_CAPSET:
-            return self._parse_capset(ctx, t)
-        elif act == A_SENDTO or act == A_RECVFROM:
-            return self._parse_udp(ctx, t, act)
-        elif act == A_MEMORY:
-            if self.track_memory:
-                return self._memory(ctx, t, False)
-        return 0
 
     # -- parsers (exit events) ------------------------------------------------
 

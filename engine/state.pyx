@@ -208,6 +208,7 @@ cdef uint8_t *KIND = <uint8_t *>malloc(FE_EVENT_MAX)
 DEF QUIET_KIND = 0x07
 DEF CALL_ENTER = 0x08       # an enter event (its record starts the call's)
 DEF CALL_FD = 0x10          # whose first parameter is the fd it works on
+                            # (on a PARSE exit: its parser sees that fd)
 DEF CALL_KEEP = 0x20        # whose record is copied for the exit
 DEF QUIET_WANTED = 0x80     # a rule is indexed under the type
 cdef enum QuietKind:
@@ -1868,6 +1869,8 @@ cdef class StateEngine(StateHook):
             if q == KIND_QUICK:
                 q |= _call_bits(t, PARSER_STORE[t] or
                                 (t + 1 < FE_EVENT_MAX and wanted[t + 1]))
+            elif q == KIND_PARSE and fe_event_table[t].flags & EF_USES_FD:
+                q |= CALL_FD
             if wanted[t]:
                 q |= QUIET_WANTED
             self.quiet_of[t] = q
@@ -1979,7 +1982,7 @@ cdef class StateEngine(StateHook):
                     if t.lastevent_type + 1 != et:
                         t.enter_len = 0
                         ctx_set_fd(ctx, None)
-                    elif fe_event_table[et].flags & EF_USES_FD:
+                    elif q & CALL_FD:
                         ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
                     else:
                         ctx_set_fd(ctx, None)

@@ -16,12 +16,10 @@ import re
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
+from cpython.sequence cimport PySequence_Fast_ITEMS
 from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcmp, memcpy
-
-cdef extern from "Python.h":
-    PyObject **PySequence_Fast_ITEMS(object seq)
 
 from falco_engine.decoder cimport fe_evt
 from falco_engine.evalctx cimport (

@@ -17,12 +17,9 @@ from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from cpython.object cimport PyObject
+from cpython.sequence cimport PySequence_Fast_ITEMS
 from cpython.tuple cimport PyTuple_GET_SIZE
 from falco_engine.decoder cimport EventBatch
-
-
-cdef extern from "Python.h":
-    PyObject **PySequence_Fast_ITEMS(object seq)
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, StateHook, Value, VK_NONE, value_to_python,
     value_to_text, ctx_set_event,

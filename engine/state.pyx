@@ -324,6 +324,17 @@ cdef uint32_t walk_params(const uint8_t *base, fe_evt *e, const uint8_t **ptr,
     return count
 
 
+cdef inline bint _num_param(const uint8_t *p, uint32_t n, bint signed_,
+                            int64_t *out) noexcept:
+    """A number parameter found at `p` (NULL: absent), read when it has a
+    number's size: what ev_int, pt_int, rec_int and their unsigned forms
+    share once they have found it."""
+    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
+        return False
+    out[0] = read_int(p, n, signed_)
+    return True
+
+
 cdef inline const uint8_t *evp(EventCtx ctx, int key, uint32_t *n) noexcept:
     """Parameter `key` of the current event, or NULL when absent."""
     cdef int idx = PIDX[ctx.evt.type * K_COUNT + key]
@@ -366,19 +377,13 @@ cdef inline const uint8_t *pt_get(ParamTable *tab, EventCtx ctx, int key,
 cdef inline bint pt_int(ParamTable *tab, EventCtx ctx, int key, int64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
-    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
-        return False
-    out[0] = read_int(p, n, True)
-    return True
+    return _num_param(p, n, True, out)
 
 
 cdef inline bint pt_uint(ParamTable *tab, EventCtx ctx, int key, uint64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = pt_get(tab, ctx, key, &n)
-    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
-        return False
-    out[0] = <uint64_t>read_int(p, n, False)
-    return True
+    return _num_param(p, n, False, <int64_t *>out)
 
 
 cdef inline bytes pt_str(ParamTable *tab, EventCtx ctx, int key):
@@ -432,19 +437,13 @@ cdef inline uint64_t _rd_uint(const uint8_t *p, uint32_t n) noexcept:
 cdef inline bint ev_int(EventCtx ctx, int key, int64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = evp(ctx, key, &n)
-    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
-        return False
-    out[0] = read_int(p, n, True)
-    return True
+    return _num_param(p, n, True, out)
 
 
 cdef inline bint ev_uint(EventCtx ctx, int key, uint64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = evp(ctx, key, &n)
-    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
-        return False
-    out[0] = <uint64_t>read_int(p, n, False)
-    return True
+    return _num_param(p, n, False, <int64_t *>out)
 
 
 cdef bytes cstr(const uint8_t *p, uint32_t n):
@@ -617,10 +616,7 @@ cdef const uint8_t *rec_param(ThreadInfo t, int key, uint32_t *n) noexcept:
 cdef inline bint rec_int(ThreadInfo t, int key, int64_t *out) noexcept:
     cdef uint32_t n = 0
     cdef const uint8_t *p = rec_param(t, key, &n)
-    if p == NULL or not (n == 1 or n == 2 or n == 4 or n == 8):
-        return False
-    out[0] = read_int(p, n, True)
-    return True
+    return _num_param(p, n, True, out)
 
 
 # --- text forms (what libsinsp stores as fd names) ---------------------------

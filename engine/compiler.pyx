@@ -131,6 +131,60 @@ cdef EvtTypeNode _evttype_node(names, bint negate):
     return n
 
 
+cdef class TrueNode(Node):
+    """A condition every event the rule is given passes (see fold_indexed)."""
+
+    cdef bint eval(self, EventCtx ctx) except -1:
+        return True
+
+
+cdef bint _covers(EvtTypeNode n, types, codes):
+    """Whether `n` is true for every event of numbers `types` and every
+    generic event of syscall codes `codes`."""
+    for t in types:
+        if not (0 <= t < 1024 and n.types[t]):
+            return False
+    for c in codes:
+        if not (0 <= c < 1024 and n.syscalls[c]):
+            return False
+    return True
+
+
+cdef Node _fold(Node n, types, codes):
+    cdef AndNode a
+    if isinstance(n, EvtTypeNode) and _covers(<EvtTypeNode>n, types, codes):
+        return TrueNode.__new__(TrueNode)
+    if not isinstance(n, AndNode):
+        return n
+    kids = []
+    changed = False
+    for k in (<AndNode>n).kids:
+        f = _fold(<Node>k, types, codes)
+        if f is not k:
+            changed = True
+        if not isinstance(f, TrueNode):
+            kids.append(f)
+    if not changed:
+        return n
+    if not kids:
+        return TrueNode.__new__(TrueNode)
+    if len(kids) == 1:
+        return <Node>kids[0]
+    a = AndNode.__new__(AndNode)
+    a.kids = tuple(kids)
+    return a
+
+
+def fold_indexed(Node cond, types, codes):
+    """`cond` as the rule index sees it: given only events of numbers
+    `types` and generic events of syscall codes `codes` (the rule's
+    evt.type set), an evt.type test every one of them passes is dropped
+    from the conjunctions it sits in (most rules open with one, then
+    test fields).  Or and not are left whole.  A new tree where anything
+    changed: `cond` may share macro subtrees with other rules."""
+    return _fold(cond, types, codes)
+
+
 # ---------------------------------------------------------------------------
 # Comparisons
 

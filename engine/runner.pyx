@@ -128,7 +128,10 @@ cdef class CompiledRule:
     def __init__(self, str name, Node cond, OutputFormat output, int priority,
                  tuple tags, str source, object evttypes):
         self.name = name
-        self.cond = cond
+        # The runner gives a rule only events of its evt.type set (the
+        # index below): evt.type tests those all pass cost nothing.
+        self.cond = cond if evttypes is None else \
+            _compiler.fold_indexed(cond, *_compiler.event_numbers(evttypes))
         self.output = output
         self.priority = priority
         self.tags = tags

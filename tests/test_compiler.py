@@ -67,3 +67,42 @@ def test_either_end_negation():
     assert len(_hits("evt.type = connect and fd.net != 10.0.0.0/8 and fd.typechar = 4")) == 0
     assert len(_hits("evt.type = connect and fd.net != 172.16.0.0/12 and fd.typechar = 4")) == 1
     assert len(_hits("evt.type = connect and fd.port != 443 and fd.typechar = 4")) == 0
+
+
+def _compiled(condition: str):
+    from falco_engine import compiler as C
+    from falco_engine.filter_parser import parse
+    from falco.pipeline import extractor_factories
+    return C.Compiler(extractor_factories()).compile(parse(condition))
+
+
+def test_fold_indexed_drops_only_the_type_tests_the_index_implies():
+    from falco_engine import compiler as C
+    opens = C.event_numbers({"openat"})
+    both = C.event_numbers({"openat", "connect"})
+    node = _compiled("evt.type in (openat, connect) and evt.num > 0")
+    # Given only openat and connect events, the type test always passes.
+    folded = C.fold_indexed(node, *both)
+    assert type(folded).__name__ == "NumCmp"
+    assert type(node).__name__ == "AndNode"          # the original untouched
+    # A test narrower than the index still has work to do.
+    narrow = _compiled("evt.type = openat and evt.num > 0")
+    assert C.fold_indexed(narrow, *both) is narrow
+    assert type(C.fold_indexed(narrow, *opens)).__name__ == "NumCmp"
+    # Inside a nested conjunction too; an or is left whole.
+    nested = _compiled("(evt.type = openat and evt.num > 0) and evt.num < 9")
+    assert type(C.fold_indexed(nested, *opens)).__name__ == "AndNode"
+    assert C.fold_indexed(nested, *opens) is not nested
+    either = _compiled("evt.type = openat or evt.num > 0")
+    assert C.fold_indexed(either, *opens) is either
+    assert type(C.fold_indexed(_compiled("evt.type = openat"), *opens)).__name__ == "TrueNode"
+
+
+@pytest.mark.parametrize("cond,same_as", [
+    ("evt.type in (openat, connect) and evt.type = openat", "evt.type = openat"),
+    ("evt.type in (openat, connect) and evt.type != openat", "evt.type = connect"),
+    ("evt.type = openat and (evt.type = openat or evt.num = 0)", "evt.type = openat"),
+])
+def test_rules_indexed_by_type_match_as_written(cond: str, same_as: str):
+    hits = _hits(cond)
+    assert hits and hits == _hits(same_as)

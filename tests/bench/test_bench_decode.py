@@ -53,6 +53,20 @@ def test_state_cost_is_measured_against_decode_in_one_run(tmp_path):
         (state.seconds - decode.seconds) / state.events * 1e9)
 
 
+def test_state_split_takes_one_pass_apart():
+    """The engine's own time within a decode+state pass, the rest of that
+    pass and a decode-only pass, each measured (not derived)."""
+    from falco.bench.replay import split_cost, time_state_split, decode_file
+
+    src = compat_path("captures", "falco", "cat_write.scap")
+    split = time_state_split(src, rounds=2)
+    assert split.events == decode_file(src) > 0
+    assert split.state_seconds > 0 and split.rest_seconds > 0 and split.decode_seconds > 0
+    cost = split_cost(split)
+    assert cost["in_pass_state_vs_decode"] == split.state_seconds / split.decode_seconds
+    assert cost["in_pass_state_ns_per_event"] == split.state_seconds / split.events * 1e9
+
+
 def test_scaling_report_rows(tmp_path):
     """falco bench scale produces every row (timings are not asserted)."""
     from falco import app

@@ -266,8 +266,23 @@ cdef class EvtRes(FieldExtractor):
             if res >= 0:
                 ctx.set_str(out, b"SUCCESS")
             else:
-                ctx.set_str(out, _params.errno_name(-res) or str(res))
+                ctx.set_str(out, _res_name(res))
         return 0
+
+
+# evt.res of failed calls by code: naming one took a module attribute, a
+# Python call and a str (and its encoding) per evaluation.
+cdef dict _RES_NAMES = {}
+
+
+cdef bytes _res_name(int64_t res):
+    cdef object known = _RES_NAMES.get(res)
+    if known is None:
+        if len(_RES_NAMES) >= 4096:
+            _RES_NAMES.clear()
+        known = (_params.errno_name(-res) or str(res)).encode()
+        _RES_NAMES[res] = known
+    return <bytes>known
 
 
 cdef class EvtFailed(FieldExtractor):

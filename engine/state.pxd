@@ -120,6 +120,7 @@ cdef class ThreadInfo:
 
 
 cdef bytes sock_pair_name(FdInfo fi)
+cpdef bytes concat_paths(bytes base, bytes path)
 
 
 cdef inline bytes fd_name(FdInfo fi):

@@ -9,10 +9,10 @@ owns; only composed strings (command lines, joined lists) are built, and the
 context keeps those alive for the event.  Meanings and output formats are
 libsinsp's (checked against sysdig 0.29.3 on the reference captures).
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, strcmp
 
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int
 from falco_engine.evalctx cimport (
@@ -20,7 +20,8 @@ from falco_engine.evalctx cimport (
     VK_IP, VK_DOUBLE, VK_LIST, ctx_fd,
 )
 from falco_engine.event_table cimport fe_event_table
-from falco_engine.state cimport StateEngine, ThreadInfo, FdInfo, fd_of, fd_name, thread_of
+from falco_engine.state cimport (StateEngine, ThreadInfo, FdInfo, fd_of, fd_name,
+                                 thread_of, concat_paths)
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
@@ -40,12 +41,12 @@ DEF FD_IPV4_SERVSOCK = 5
 DEF FD_IPV6_SERVSOCK = 6
 DEF FD_UNIX_SOCK = 8
 
-SHELLS = frozenset((b"ash", b"bash", b"csh", b"ksh", b"sh", b"tcsh", b"zsh",
+cdef frozenset SHELLS = frozenset((b"ash", b"bash", b"csh", b"ksh", b"sh", b"tcsh", b"zsh",
                     b"dash", b"fish"))
-L4_NAMES = (b"<NA>", b"<NA>", b"tcp", b"udp", b"icmp", b"raw")
+cdef tuple L4_NAMES = (b"<NA>", b"<NA>", b"tcp", b"udp", b"icmp", b"raw")
 
-_TYPE_CHARS = {k: v.encode() for k, v in _state.FD_TYPE_CHARS.items()}
-_TYPE_NAMES = {k: v.encode() for k, v in _state.FD_TYPE_NAMES.items()}
+cdef dict _TYPE_CHARS = {k: v.encode() for k, v in _state.FD_TYPE_CHARS.items()}
+cdef dict _TYPE_NAMES = {k: v.encode() for k, v in _state.FD_TYPE_NAMES.items()}
 
 # fd.typechar / fd.type when the event names no known fd: by what the
 # syscall would create (libsinsp's guess from the event type).
@@ -55,17 +56,17 @@ _NULL_CHARS = {"open": b"f", "openat": b"f", "openat2": b"f", "creat": b"f",
                "eventfd2": b"e", "signalfd": b"s", "signalfd4": b"s",
                "timerfd_create": b"t", "inotify_init": b"i",
                "inotify_init1": b"i"}
-_NULL_FD_CHAR = {ev.id: _NULL_CHARS[ev.name] for ev in _table.EVENTS
+cdef dict _NULL_FD_CHAR = {ev.id: _NULL_CHARS[ev.name] for ev in _table.EVENTS
                  if ev.name in _NULL_CHARS}
 _NULL_FD_TYPE = {b"f": b"file", b"4": b"ipv4", b"p": b"pipe", b"e": b"event",
                  b"s": b"signalfd", b"t": b"timerfd", b"i": b"inotify"}
 
 # Events whose exit names the fd's path or tuple in parameter 1.
-_CREATOR_P1 = frozenset(e.id for e in _table.EVENTS
+cdef frozenset _CREATOR_P1 = frozenset(e.id for e in _table.EVENTS
                         if e.id % 2 == 1 and e.name in ("open", "creat", "accept",
                                                         "accept4", "connect")
                         and len(e.params) > 1)
-_OPENAT = frozenset(e.id for e in _table.EVENTS
+cdef frozenset _OPENAT = frozenset(e.id for e in _table.EVENTS
                     if e.name in ("openat", "openat2") and e.id % 2 == 1)
 
 
@@ -665,7 +666,7 @@ _FD_CODES = {
 }
 
 # Name field -> the address or port field it names.
-_NAMED_BASE = {F_CIP_NAME: F_CIP, F_SIP_NAME: F_SIP, F_LIP_NAME: F_LIP,
+cdef dict _NAMED_BASE = {F_CIP_NAME: F_CIP, F_SIP_NAME: F_SIP, F_LIP_NAME: F_LIP,
                F_RIP_NAME: F_RIP, F_CPROTO: F_CPORT, F_SPROTO: F_SPORT,
                F_LPROTO: F_LPORT, F_RPROTO: F_RPORT}
 
@@ -778,7 +779,7 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t, bint raw=False):
         if raw:
             return name
         if name and not name.startswith(b"/"):
-            return _state.concat_paths(t.cwd, name)
+            return concat_paths(t.cwd, name)
         return name
     if et in _OPENAT:
         p = ctx.batch.param_ptr(ctx.idx, 2, &n)
@@ -788,14 +789,14 @@ cdef bytes creator_name(EventCtx ctx, ThreadInfo t, bint raw=False):
         if raw:
             return name
         if name.startswith(b"/"):
-            return _state.concat_paths(b"", name)
+            return concat_paths(b"", name)
         p = ctx.batch.param_ptr(ctx.idx, 1, &n)
         dirfd = read_int(p, n, True) if p != NULL and n == 8 else -100
         if dirfd == -100:
-            return _state.concat_paths(t.cwd, name)
+            return concat_paths(t.cwd, name)
         fi = fd_of(t, dirfd)
         base = b"<UNKNOWN>" if fi is None else fd_name(<FdInfo>fi)
-        return _state.concat_paths(base, name)
+        return concat_paths(base, name)
     return b""
 
 
@@ -822,14 +823,16 @@ cdef bytes dirname_of(bytes name):
     cdef Py_ssize_t pos = _last_slash(name)
     if pos <= 0:
         return b"/"
-    return name[:pos]
+    # (A slice goes through PySequence_GetSlice and a slice object.)
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(name), pos)
 
 
 cdef bytes basename_of(bytes name):
     cdef Py_ssize_t pos = _last_slash(name)
     if pos < 0:
         return name
-    return name[pos + 1:]
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(name) + pos + 1,
+                                     PyBytes_GET_SIZE(name) - pos - 1)
 
 
 cdef int _fd_types(EventCtx ctx, ThreadInfo t, int64_t fd, Value *out) except -1:
@@ -918,7 +921,7 @@ cdef class FdField(FieldExtractor):
             return self.null_fd(ctx, t, out)
         fi = <FdInfo>fdo
         if code == F_NAME or code == F_CONTAINERNAME:
-            if fe_event_table[et].name == b"connect" and et % 2 == 1:
+            if et % 2 == 1 and strcmp(fe_event_table[et].name, "connect") == 0:
                 if _res_negative(ctx):
                     return self.null_fd(ctx, t, out)
             if code == F_NAME:
@@ -934,6 +937,18 @@ cdef class FdField(FieldExtractor):
             return set_bytes(out, _TYPE_CHARS.get(fi.type, b"o"))
         if code == F_NAMERAW:
             return set_bytes(out, fi.nameraw if fi.nameraw else fd_name(fi))
+        if code == F_DIRECTORY and (fi.type == FD_FILE or fi.type == FD_DIRECTORY):
+            # A prefix of the fd's name, which the fd keeps for the event
+            # (as fd.name's value): no new bytes per evaluation.
+            b = fd_name(fi)
+            if fi.type == FD_DIRECTORY:
+                return set_bytes(out, b)
+            w = _last_slash(b)
+            if w <= 0:
+                return set_bytes(out, b"/")
+            set_bytes(out, b)
+            out.n = w
+            return 0
         if code == F_DIRECTORY or code == F_CONTAINERDIRECTORY:
             if fi.type == FD_FILE:
                 b = dirname_of(fd_name(fi))
@@ -941,13 +956,17 @@ cdef class FdField(FieldExtractor):
                 b = fd_name(fi)
             else:
                 return 0
-            if code == F_DIRECTORY:
-                return ctx.set_str(out, b)
             return ctx.set_str(out, _cid(t) + b":" + b)
         if code == F_FILENAME:
             if fi.type != FD_FILE:
                 return 0
-            return ctx.set_str(out, basename_of(fd_name(fi)))
+            b = fd_name(fi)
+            w = _last_slash(b)
+            set_bytes(out, b)
+            if w >= 0:
+                out.s += w + 1
+                out.n -= w + 1
+            return 0
         if code == F_CONNECTED:
             return set_bool(out, fi.connected)
         if code == F_NAME_CHANGED:
@@ -1106,12 +1125,13 @@ _CONTAINER_CODES = {
 }
 # The keys libsinsp writes each health probe under in a container record
 # ({"exe": ..., "args": [...]}), by field.
-_PROBE_KEYS = {C_HEALTHCHECK: "Healthcheck", C_LIVENESS: "LivenessProbe",
+cdef tuple _CONTAINER_TYPES = tuple(_state.CONTAINER_TYPES)
+cdef dict _PROBE_KEYS = {C_HEALTHCHECK: "Healthcheck", C_LIVENESS: "LivenessProbe",
                C_READINESS: "ReadinessProbe"}
-_JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
+cdef dict _JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
               C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
               C_IMAGE_DIGEST: "imagedigest", C_IP: "ip", C_CNI: "cni_json"}
-_K8S_LABELS = {K_POD_NAME: "io.kubernetes.pod.name",
+cdef dict _K8S_LABELS = {K_POD_NAME: "io.kubernetes.pod.name",
                K_POD_UID: "io.kubernetes.pod.uid",
                K_NS_NAME: "io.kubernetes.pod.namespace",
                K_POD_SANDBOX: "io.kubernetes.sandbox.id",
@@ -1173,6 +1193,25 @@ cpdef object _text(v):
     return str(v).encode("utf-8", "surrogateescape")
 
 
+# Full container id -> its 12-character id, one bytes object per
+# container: slicing made a new one per evaluation (where a field's own
+# last-id cache missed: threads of other containers, other fields), and
+# each new one was hashed again to look up the container's metadata.
+DEF SHORT_IDS_MAX = 4096
+cdef dict _SHORT_IDS = {}
+
+
+cdef bytes _short_id(bytes full):
+    cdef object known = _SHORT_IDS.get(full)
+    if known is not None:
+        return <bytes>known
+    if len(_SHORT_IDS) >= SHORT_IDS_MAX:
+        _SHORT_IDS.clear()
+    short = PyBytes_FromStringAndSize(PyBytes_AS_STRING(full), min(12, PyBytes_GET_SIZE(full)))
+    _SHORT_IDS[full] = short
+    return short
+
+
 cdef class ContainerField(FieldExtractor):
     cdef int code
     cdef str key
@@ -1203,7 +1242,7 @@ cdef class ContainerField(FieldExtractor):
         if t.container_id is self.last_full:
             short = self.last_short
         else:
-            short = t.container_id[:12]
+            short = _short_id(t.container_id)
             self.last_full = t.container_id
             self.last_short = short
         if code == C_ID:
@@ -1226,8 +1265,8 @@ cdef class ContainerField(FieldExtractor):
         info = <dict>found
         if code == C_TYPE:
             ct = info.get("type")
-            if isinstance(ct, int) and 0 <= ct < len(_state.CONTAINER_TYPES):
-                return ctx.set_str(out, _state.CONTAINER_TYPES[ct])
+            if isinstance(ct, int) and 0 <= ct < len(_CONTAINER_TYPES):
+                return ctx.set_str(out, _CONTAINER_TYPES[ct])
             return 0
         if "lookup" in info:
             # Live, metadata not (yet) answered by the runtime: <NA>.
@@ -1306,7 +1345,7 @@ cdef class ContainerField(FieldExtractor):
 # the one-second period).  Any other event: <NA>.  Falco hides procinfo, an
 # internal event, from rules; captures and `falco events` show it (sysdig -D).
 # Values print as integers ("50"; sysdig 0.29.3 prints the double, "50.0").
-_PROCINFO_E = next(e.id for e in _table.EVENTS if e.name == "procinfo")
+cdef int _PROCINFO_E = next(e.id for e in _table.EVENTS if e.name == "procinfo")
 
 _CPU_CODES = {"thread.cpu": 3, "thread.cpu.user": 1, "thread.cpu.system": 2}
 
@@ -1353,7 +1392,7 @@ cdef class CpuField(FieldExtractor):
 # in the extractor, as in libsinsp's filter check, and moves only when the
 # field is read: every use of the field in a rule or output has its own.
 # Any other event: exectime 0, totexectime the thread's sum so far.
-_SWITCH_TYPES = frozenset(e.id for e in _table.EVENTS if e.name == "switch")
+cdef frozenset _SWITCH_TYPES = frozenset(e.id for e in _table.EVENTS if e.name == "switch")
 _EXECTIME_CODES = {"thread.exectime": False, "thread.totexectime": True}
 
 
@@ -1434,6 +1473,7 @@ def _build_path_tables():
     return paths, src_dst, fdlists
 
 
+cdef dict _PATH_PARAMS, _SRC_DST_PARAMS, _FDLIST_PARAM
 _PATH_PARAMS, _SRC_DST_PARAMS, _FDLIST_PARAM = _build_path_tables()
 
 
@@ -1487,15 +1527,15 @@ cdef class PathField(FieldExtractor):
         cdef const uint8_t *p
         cdef int64_t dirfd = -100
         if raw.startswith(b"/"):
-            return _state.concat_paths(b"", raw)
+            return concat_paths(b"", raw)
         if dfd_idx >= 0:
             p = ctx.batch.param_ptr(ctx.idx, dfd_idx, &n)
             if p != NULL and n in (4, 8):
                 dirfd = read_int(p, n, True)
         if dirfd == -100:
-            return _state.concat_paths(t.cwd, raw)
+            return concat_paths(t.cwd, raw)
         fi = fd_of(t, dirfd)
-        return _state.concat_paths(b"<UNKNOWN>" if fi is None else
+        return concat_paths(b"<UNKNOWN>" if fi is None else
                                    fd_name(<FdInfo>fi), raw)
 
     cdef int fdlist(self, EventCtx ctx, ThreadInfo t, Value *out) except -1:

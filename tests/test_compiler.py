@@ -48,6 +48,8 @@ def test_ancestor_by_index():
     ("evt.type = openat and fd.name icontains /ETC/SHADOW", 1),
     ("evt.type = openat and toupper(fd.name) = /ETC/SHADOW", 1),
     ("evt.type = openat and basename(fd.name) = shadow", 1),
+    ("evt.type = openat and fd.directory = /etc and fd.filename = shadow", 1),
+    ("evt.type = openat and fd.directory = /etc/ and fd.filename = shadow", 0),
     ("evt.type = openat and fd.name = /etc/shadow and len(fd.name) = 11", 1),
     ("evt.type = connect and fd.sip = 10.255.255.1", 1),
     ("evt.type = connect and fd.net = 10.0.0.0/8", 1),
@@ -106,3 +108,13 @@ def test_fold_indexed_drops_only_the_type_tests_the_index_implies():
 def test_rules_indexed_by_type_match_as_written(cond: str, same_as: str):
     hits = _hits(cond)
     assert hits and hits == _hits(same_as)
+
+
+def test_failed_calls_are_named_by_errno():
+    # Every ENOENT is a failure; naming is the same on each evaluation
+    # (names are kept per code after the first).
+    enoent = _hits("evt.res = ENOENT")
+    failed = _hits("evt.failed = true")
+    assert enoent and set(enoent) <= set(failed)
+    assert _hits("evt.res = ENOENT or evt.res = ENOENT") == enoent
+    assert not set(_hits("evt.res = SUCCESS")) & set(failed)

@@ -23,6 +23,9 @@ cdef class EventBatch:
     cdef Py_buffer view          # the buffer we hold
     cdef bint have_view
     cdef fe_evt *evts            # decoded records, in stream order
+    # Each record's type again, packed: the state walk steps over runs of
+    # scheduler events reading two bytes each, not a 56-byte record.
+    cdef uint16_t *types
     cdef Py_ssize_t count
     cdef Py_ssize_t cap
     cdef readonly Py_ssize_t consumed     # bytes of the buffer fully scanned

@@ -94,6 +94,7 @@ cdef class EventBatch:
 
     def __cinit__(self):
         self.evts = NULL
+        self.types = NULL
         self.count = 0
         self.cap = 0
         self.have_view = False
@@ -104,6 +105,7 @@ cdef class EventBatch:
 
     def __dealloc__(self):
         free(self.evts)
+        free(self.types)
         if self.have_view:
             PyBuffer_Release(&self.view)
 
@@ -142,6 +144,7 @@ cdef class EventBatch:
     cdef int _push(self, fe_evt *e) except -1 nogil:
         cdef Py_ssize_t ncap
         cdef fe_evt *grown
+        cdef uint16_t *grown_types
         if self.count == self.cap:
             ncap = self.cap * 2 if self.cap else 1024
             grown = <fe_evt *>realloc(self.evts, ncap * sizeof(fe_evt))
@@ -149,8 +152,14 @@ cdef class EventBatch:
                 with gil:
                     raise MemoryError()
             self.evts = grown
+            grown_types = <uint16_t *>realloc(self.types, ncap * sizeof(uint16_t))
+            if grown_types == NULL:
+                with gil:
+                    raise MemoryError()
+            self.types = grown_types
             self.cap = ncap
         self.evts[self.count] = e[0]
+        self.types[self.count] = e.type
         self.count += 1
         return 0
 

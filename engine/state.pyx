@@ -1880,8 +1880,12 @@ cdef class StateEngine(StateHook):
         (a known thread's call that changes no state; scheduler and procinfo
         events) without preparing ctx for rules, the rest through process()."""
         cdef fe_evt *evts = b.evts
-        cdef fe_evt *e = evts + i          # the walk's cursor
-        cdef fe_evt *end = evts + n
+        cdef fe_evt *e
+        # The walk's cursor is in the packed types: a run of scheduler
+        # events is passed reading two bytes of each, not its record.
+        cdef const uint16_t *types = b.types
+        cdef const uint16_t *ty = types + i
+        cdef const uint16_t *tend = types + n
         cdef uint16_t et
         cdef uint8_t kind, q
         cdef ThreadInfo t
@@ -1903,8 +1907,8 @@ cdef class StateEngine(StateHook):
         # nothing pass before the next that looks.
         if self.has_pending:
             self._flush()
-        while e < end:
-            et = e.type
+        while ty < tend:
+            et = ty[0]
             q = quiet_of[et]
             if q == KIND_SCHED:
                 # Scheduler and internal events that update nothing, no
@@ -1913,21 +1917,22 @@ cdef class StateEngine(StateHook):
                 # event that looks).  They come in bursts (a tick's
                 # procinfo of every thread): within one, four are looked at
                 # per test.
-                e += 1
-                while e + 4 <= end:
-                    if ((quiet_of[e[0].type] ^ KIND_SCHED) |
-                            (quiet_of[e[1].type] ^ KIND_SCHED) |
-                            (quiet_of[e[2].type] ^ KIND_SCHED) |
-                            (quiet_of[e[3].type] ^ KIND_SCHED)) != 0:
+                ty += 1
+                while ty + 4 <= tend:
+                    if ((quiet_of[ty[0]] ^ KIND_SCHED) |
+                            (quiet_of[ty[1]] ^ KIND_SCHED) |
+                            (quiet_of[ty[2]] ^ KIND_SCHED) |
+                            (quiet_of[ty[3]] ^ KIND_SCHED)) != 0:
                         break
-                    e += 4
+                    ty += 4
                 continue
+            e = evts + (ty - types)
             if q & QUIET_WANTED:
                 if et > 1 or _generic_wanted(base, e, wanted_sc):
                     break
                 q &= ~QUIET_WANTED
                 if q == KIND_SCHED:
-                    e += 1
+                    ty += 1
                     continue
             kind = q & QUIET_KIND
             if kind != KIND_OTHER and e.tid < HOT_TID_LIMIT:
@@ -1947,7 +1952,7 @@ cdef class StateEngine(StateHook):
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most
                         # procinfo events): nothing to update.
-                        e += 1
+                        ty += 1
                         continue
                     if ACTION[et] == A_CLONE and kind == KIND_PARSE:
                         # A child's clone exit before its parent's: the
@@ -1957,7 +1962,7 @@ cdef class StateEngine(StateHook):
                         ctx.gen += 1
                         ctx_set_fd(ctx, None)
                         self._parse_clone(ctx, None)
-                        e += 1
+                        ty += 1
                         continue
                     # An untracked thread's call: process() creates it.
                 elif kind == KIND_QUICK:
@@ -1965,7 +1970,7 @@ cdef class StateEngine(StateHook):
                     # for rules judging the exit (none look at this event,
                     # but one may look at its exit): CALL_KEEP.
                     _note_call(hot, base, e, q)
-                    e += 1
+                    ty += 1
                     continue
                 elif kind == KIND_PARSE:
                     # process() for a known thread, minus what only rules
@@ -1985,7 +1990,7 @@ cdef class StateEngine(StateHook):
                     _dispatch(self, ctx, t, ACTION[et], et, True)
                     if self.has_pending:
                         self._flush()
-                    e += 1
+                    ty += 1
                     continue
                 elif kind == KIND_EXIT:
                     # A known thread's exit no rule judges: what process()
@@ -1995,7 +2000,7 @@ cdef class StateEngine(StateHook):
                     t = <ThreadInfo>hot
                     t.closed = True
                     self._remove_exited(t)
-                    e += 1
+                    ty += 1
                     continue
                 else:
                     # A known thread's context switch or CPU sample.
@@ -2005,17 +2010,17 @@ cdef class StateEngine(StateHook):
                         self._memory(ctx, <ThreadInfo>hot, True)
                     else:
                         _procinfo(ctx, <ThreadInfo>hot)
-                    e += 1
+                    ty += 1
                     continue
             ctx.idx = e - evts
             ctx.evt = e
             ctx.gen += 1
-            e += 1
+            ty += 1
             via_process += 1
             self.process(ctx)
             if self.has_pending:
                 self._flush()
-        i = e - evts
+        i = ty - types
         # process() counts the events it takes itself.
         self.n_events += (i - start) - via_process
         return i

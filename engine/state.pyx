@@ -210,6 +210,7 @@ DEF CALL_ENTER = 0x08       # an enter event (its record starts the call's)
 DEF CALL_FD = 0x10          # whose first parameter is the fd it works on
                             # (on a PARSE exit: its parser sees that fd)
 DEF CALL_KEEP = 0x20        # whose record is copied for the exit
+DEF CALL_PAIR = 0x40        # whose exit changes nothing: no rule, no parser
 DEF QUIET_WANTED = 0x80     # a rule is indexed under the type
 cdef enum QuietKind:
     KIND_OTHER = 0      # through process()
@@ -1870,6 +1871,9 @@ cdef class StateEngine(StateHook):
             if wanted[t]:
                 q |= QUIET_WANTED
             self.quiet_of[t] = q
+        for t in range(0, FE_EVENT_MAX - 1, 2):
+            if self.quiet_of[t] & CALL_ENTER and self.quiet_of[t + 1] == KIND_QUICK:
+                self.quiet_of[t] |= CALL_PAIR
         self.quiet_serial = serial
 
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
@@ -1971,6 +1975,14 @@ cdef class StateEngine(StateHook):
                     # but one may look at its exit): CALL_KEEP.
                     _note_call(hot, base, e, q)
                     ty += 1
+                    # Most enters are followed by their exit: the same
+                    # thread, no lookup.  An exit that changes nothing
+                    # (CALL_PAIR) matches the enter just noted, so only
+                    # its time is.
+                    if q & CALL_PAIR and ty < tend and ty[0] == et + 1 and \
+                            e[1].tid == e.tid:
+                        (<ThreadInfo>hot).lastaccess_ts = e[1].ts
+                        ty += 1
                     continue
                 elif kind == KIND_PARSE:
                     # process() for a known thread, minus what only rules

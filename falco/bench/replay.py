@@ -103,11 +103,15 @@ class StateSplit:
     decode_seconds: float
 
 
-def time_state_split(path: str | os.PathLike[str], rounds: int = 8) -> StateSplit:
+def time_state_split(path: str | os.PathLike[str], rounds: int = 8,
+                     rules_text: str | None = None) -> StateSplit:
+    """`rules_text`: YAML rules to run (default: one rule that never matches)."""
     from falco.pipeline import build_detector
     from falco.rules import load_rules
 
-    loaded = load_rules([("bench.yaml", NEVER_RULE)])
+    loaded = load_rules([("bench.yaml", NEVER_RULE if rules_text is None else rules_text)])
+    if loaded.errors:
+        raise ValueError("; ".join(str(e) for e in loaded.errors))
     ns = time.perf_counter_ns
     best_state = best_rest = best_decode = None
     events = 0

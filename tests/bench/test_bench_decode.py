@@ -65,6 +65,11 @@ def test_state_split_takes_one_pass_apart():
     cost = split_cost(split)
     assert cost["in_pass_state_vs_decode"] == split.state_seconds / split.decode_seconds
     assert cost["in_pass_state_ns_per_event"] == split.state_seconds / split.events * 1e9
+    # Other rules can be timed the same way; rules that do not load say so.
+    text = "- rule: r\n  desc: d\n  condition: evt.type = openat\n  output: o\n  priority: INFO\n"
+    assert time_state_split(src, rounds=1, rules_text=text).events == split.events
+    with pytest.raises(ValueError):
+        time_state_split(src, rounds=1, rules_text="- rule: r\n  condition: nosuch.field = 1\n")
 
 
 def test_scaling_report_rows(tmp_path):

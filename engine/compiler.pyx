@@ -263,6 +263,11 @@ cdef class StrCmp(Node):
     cdef object pattern       # compiled regex
     cdef int modifier         # 0 none, 1 oneof/anyof, 2 allof
     cdef bint any_in          # `in` on several values: any of them (else all)
+    # in / intersects: which lengths (255: that or more) and first bytes the
+    # values have.  Most lookups miss, and these reject most misses before
+    # a bytes object is made and hashed for the set.
+    cdef uint8_t in_len[256]
+    cdef uint8_t in_first[256]
 
     cdef bint eval(self, EventCtx ctx) except -1:
         cdef Value v
@@ -280,6 +285,9 @@ cdef class StrCmp(Node):
     cdef bint _one(self, const char *s, Py_ssize_t n) except -1:
         cdef bytes c
         if self.op == OP_IN or self.op == OP_INTERSECTS:
+            if n < 255 and not (self.in_len[n] and
+                                (n == 0 or self.in_first[<uint8_t>s[0]])):
+                return False
             return s[:n] in self.values
         if self.op == OP_PMATCH:
             return _pmatch(s[:n], self.items)
@@ -790,6 +798,10 @@ class Compiler:
         if op == "icontains":
             enc = [v.lower() for v in enc]
         s.values = frozenset(enc)
+        for v in enc:
+            s.in_len[min(len(v), 255)] = 1
+            if v:
+                s.in_first[v[0]] = 1
         s.items = tuple(enc)
         s.const = enc[0] if enc else b""
         s.modifier = 0

@@ -118,3 +118,16 @@ def test_failed_calls_are_named_by_errno():
     assert enoent and set(enoent) <= set(failed)
     assert _hits("evt.res = ENOENT or evt.res = ENOENT") == enoent
     assert not set(_hits("evt.res = SUCCESS")) & set(failed)
+
+
+def test_in_matches_exactly_past_its_length_and_first_byte_filter():
+    # `in` rejects by length and first byte before the set lookup: values
+    # of other lengths, other first bytes, empty and very long ones must
+    # not change what matches.
+    sh = _hits("evt.type = execve and proc.name = sh")
+    assert sh
+    long_value = "s" * 300
+    for values in ("sh, zz", "sh, tz, s, shh", f"sh, {long_value}", 'sh, ""'):
+        assert _hits(f"evt.type = execve and proc.name in ({values})") == sh, values
+    assert _hits("evt.type = execve and proc.name in (sH, hs, zh)") == []
+    assert _hits(f"evt.type = execve and proc.name in ({long_value})") == []

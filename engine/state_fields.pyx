@@ -1220,6 +1220,13 @@ cdef class ContainerField(FieldExtractor):
     # one per evaluation.
     cdef bytes last_full
     cdef bytes last_short
+    # Fields read from the container's record (_JSON_KEYS, _PROBE_KEYS):
+    # the text of the last record seen.  Records are replaced, never
+    # changed, so the same record has the same text (most evaluations).
+    cdef object json_key
+    cdef object probe_key
+    cdef object last_info
+    cdef object last_text
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
         cdef ThreadInfo t
@@ -1268,6 +1275,22 @@ cdef class ContainerField(FieldExtractor):
             if isinstance(ct, int) and 0 <= ct < len(_CONTAINER_TYPES):
                 return ctx.set_str(out, _CONTAINER_TYPES[ct])
             return 0
+        if self.json_key is not None or self.probe_key is not None:
+            if info is not self.last_info:
+                if "lookup" in info:
+                    # Live, metadata not (yet) answered by the runtime: <NA>.
+                    text = None
+                elif self.probe_key is not None:
+                    text = _probe_text(info.get(self.probe_key))
+                    if text is None:
+                        text = b"NONE"
+                else:
+                    text = _text(info.get(self.json_key))
+                self.last_info = info
+                self.last_text = text
+            if self.last_text is None:
+                return 0
+            return set_bytes(out, <bytes>self.last_text)
         if "lookup" in info:
             # Live, metadata not (yet) answered by the runtime: <NA>.
             return 0
@@ -1279,14 +1302,6 @@ cdef class ContainerField(FieldExtractor):
             return set_bool(out, bool(info.get(
                 "host_pid" if code == C_HOST_PID else
                 "host_network" if code == C_HOST_NET else "host_ipc")))
-        if code in _PROBE_KEYS:
-            v = _probe_text(info.get(_PROBE_KEYS[code]))
-            return ctx.set_str(out, b"NONE" if v is None else v)
-        if code in _JSON_KEYS:
-            v = _text(info.get(_JSON_KEYS[code]))
-            if v is None:
-                return 0
-            return ctx.set_str(out, v)
         labels = info.get("labels") or {}
         if code == K_POD_LABEL or code == K_POD_LABELS:
             # A CRI runtime answers with the pod's own labels (libsinsp reads
@@ -1634,6 +1649,8 @@ def make(str name, object arg):
         cf = ContainerField(shown, ftype)
         cf.code = _CONTAINER_CODES[name]
         cf.key = arg
+        cf.json_key = _JSON_KEYS.get(cf.code)
+        cf.probe_key = _PROBE_KEYS.get(cf.code)
         return cf
     if name in _CPU_CODES:
         xf = CpuField(shown, ftype)

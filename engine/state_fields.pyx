@@ -47,6 +47,22 @@ cdef tuple L4_NAMES = (b"<NA>", b"<NA>", b"tcp", b"udp", b"icmp", b"raw")
 
 cdef dict _TYPE_CHARS = {k: v.encode() for k, v in _state.FD_TYPE_CHARS.items()}
 cdef dict _TYPE_NAMES = {k: v.encode() for k, v in _state.FD_TYPE_NAMES.items()}
+# The same by fd type number, for the hot path: an index, not a dict probe.
+cdef tuple _TYPE_CHAR_AT = tuple(_TYPE_CHARS.get(i, b"o") for i in range(max(_TYPE_CHARS) + 1))
+cdef tuple _TYPE_NAME_AT = tuple(_TYPE_NAMES.get(i, b"unknown")
+                                 for i in range(max(_TYPE_NAMES) + 1))
+
+
+cdef inline bytes _type_char(int t):
+    if 0 <= t < len(_TYPE_CHAR_AT):
+        return <bytes>_TYPE_CHAR_AT[t]
+    return b"o"
+
+
+cdef inline bytes _type_name(int t):
+    if 0 <= t < len(_TYPE_NAME_AT):
+        return <bytes>_TYPE_NAME_AT[t]
+    return b"unknown"
 
 # fd.typechar / fd.type when the event names no known fd: by what the
 # syscall would create (libsinsp's guess from the event type).
@@ -538,7 +554,7 @@ cdef class ProcField(FieldExtractor):
             if fi is None:
                 return 0
             if code <= P_STDERR_TYPE:
-                return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
+                return set_bytes(out, _type_name(fi.type))
             return set_bytes(out, fd_name(fi))
         if code == P_NTHREADS:
             return set_uint(out, _count_threads(st, t.pid, False))
@@ -844,11 +860,11 @@ cdef int _fd_types(EventCtx ctx, ThreadInfo t, int64_t fd, Value *out) except -1
         found = fd_of(t, fd) if fd >= 0 else None
         if found is None:
             return 0
-        return set_list(ctx, out, (_TYPE_NAMES.get((<FdInfo>found).type, b"unknown"),))
+        return set_list(ctx, out, (_type_name((<FdInfo>found).type),))
     kinds = []
     for found in t.fds.values():
         fi = <FdInfo>found
-        name = _TYPE_NAMES.get(fi.type, b"unknown")
+        name = _type_name(fi.type)
         if name not in kinds:
             kinds.append(name)
     return set_list(ctx, out, tuple(kinds))
@@ -932,9 +948,9 @@ cdef class FdField(FieldExtractor):
         if code == F_LOWER_LAYER:
             return set_bool(out, (fi.openflags & PPM_FD_LOWER_LAYER) != 0)
         if code == F_TYPE:
-            return set_bytes(out, _TYPE_NAMES.get(fi.type, b"unknown"))
+            return set_bytes(out, _type_name(fi.type))
         if code == F_TYPECHAR:
-            return set_bytes(out, _TYPE_CHARS.get(fi.type, b"o"))
+            return set_bytes(out, _type_char(fi.type))
         if code == F_NAMERAW:
             return set_bytes(out, fi.nameraw if fi.nameraw else fd_name(fi))
         if code == F_DIRECTORY and (fi.type == FD_FILE or fi.type == FD_DIRECTORY):

@@ -1228,6 +1228,9 @@ cdef bytes _short_id(bytes full):
     return short
 
 
+DEF REC_SLOTS = 32
+
+
 cdef class ContainerField(FieldExtractor):
     cdef int code
     cdef str key
@@ -1236,13 +1239,10 @@ cdef class ContainerField(FieldExtractor):
     # one per evaluation.
     cdef bytes last_full
     cdef bytes last_short
-    # Fields read from the container's record (_JSON_KEYS, _PROBE_KEYS):
-    # the text of the last record seen.  Records are replaced, never
-    # changed, so the same record has the same text (most evaluations).
-    cdef object json_key
-    cdef object probe_key
-    cdef object last_info
-    cdef object last_text
+    # Container records read lately and this field's value in each (bytes,
+    # a bool, or None), direct-mapped by the record's address: see extract.
+    cdef list rec_seen
+    cdef list rec_value
 
     cdef int extract(self, EventCtx ctx, Value *out) except -1:
         cdef ThreadInfo t
@@ -1286,38 +1286,51 @@ cdef class ContainerField(FieldExtractor):
         if found is None:
             return 0
         info = <dict>found
+        # What follows the record alone decides, and records are replaced,
+        # never changed (the live resolver stores a new one): the value in
+        # a record read lately is kept, and the next evaluation of one of
+        # those containers is an identity test.  (Events of a busy host
+        # come from many containers in turn.)
+        cdef Py_ssize_t slot
+        if self.rec_seen is None:
+            self.rec_seen = [None] * REC_SLOTS
+            self.rec_value = [None] * REC_SLOTS
+        slot = (<size_t><PyObject *>info >> 6) & (REC_SLOTS - 1)
+        if self.rec_seen[slot] is not info:
+            self.rec_value[slot] = self._from_record(info)
+            self.rec_seen[slot] = info
+        v = self.rec_value[slot]
+        if v is None:
+            return 0
+        if v is True or v is False:
+            return set_bool(out, v is True)
+        return set_bytes(out, <bytes>v)
+
+    cdef object _from_record(self, dict info):
+        """This field's value in a container record: bytes, a bool, or None
+        for <NA>."""
+        cdef int code = self.code
         if code == C_TYPE:
             ct = info.get("type")
             if isinstance(ct, int) and 0 <= ct < len(_CONTAINER_TYPES):
-                return ctx.set_str(out, _CONTAINER_TYPES[ct])
-            return 0
-        if self.json_key is not None or self.probe_key is not None:
-            if info is not self.last_info:
-                if "lookup" in info:
-                    # Live, metadata not (yet) answered by the runtime: <NA>.
-                    text = None
-                elif self.probe_key is not None:
-                    text = _probe_text(info.get(self.probe_key))
-                    if text is None:
-                        text = b"NONE"
-                else:
-                    text = _text(info.get(self.json_key))
-                self.last_info = info
-                self.last_text = text
-            if self.last_text is None:
-                return 0
-            return set_bytes(out, <bytes>self.last_text)
+                return _utf8(_CONTAINER_TYPES[ct])
+            return None
         if "lookup" in info:
             # Live, metadata not (yet) answered by the runtime: <NA>.
-            return 0
+            return None
+        if code in _PROBE_KEYS:
+            v = _probe_text(info.get(_PROBE_KEYS[code]))
+            return b"NONE" if v is None else v
+        if code in _JSON_KEYS:
+            return _text(info.get(_JSON_KEYS[code]))
         if code == C_PRIVILEGED:
-            return set_bool(out, bool(info.get("privileged")))
+            return bool(info.get("privileged"))
         if code == C_HOST_PID or code == C_HOST_NET or code == C_HOST_IPC:
             # The host namespaces the container shares (false when the
             # record does not say, as libsinsp's defaults).
-            return set_bool(out, bool(info.get(
+            return bool(info.get(
                 "host_pid" if code == C_HOST_PID else
-                "host_network" if code == C_HOST_NET else "host_ipc")))
+                "host_network" if code == C_HOST_NET else "host_ipc"))
         labels = info.get("labels") or {}
         if code == K_POD_LABEL or code == K_POD_LABELS:
             # A CRI runtime answers with the pod's own labels (libsinsp reads
@@ -1326,7 +1339,7 @@ cdef class ContainerField(FieldExtractor):
             if not (info.get("pod_sandbox_labels") or
                     labels.get("io.kubernetes.pod.uid") or
                     labels.get("io.kubernetes.sandbox.id")):
-                return 0
+                return None
             labels = info.get("pod_sandbox_labels") or labels
         if code == K_POD_IP:
             # The pod's address, known from the CRI sandbox status; an
@@ -1334,38 +1347,38 @@ cdef class ContainerField(FieldExtractor):
             v = _text(info.get("ip"))
             if v is None or v in (b"", b"0.0.0.0") or \
                     not labels.get("io.kubernetes.sandbox.id"):
-                return 0
-            return ctx.set_str(out, v)
+                return None
+            return v
         if code == C_LABEL or code == K_POD_LABEL:
-            v = _text(labels.get(self.key)) if self.key is not None else None
-            if v is None:
-                return 0
-            return ctx.set_str(out, v)
+            return _text(labels.get(self.key)) if self.key is not None else None
         if code == C_LABELS or code == K_POD_LABELS:
             if not labels:
-                return 0
-            return ctx.set_str(out, ", ".join(f"{k}:{v}" for k, v in labels.items()))
+                return None
+            return _utf8(", ".join(f"{k}:{v}" for k, v in labels.items()))
         if code in _K8S_LABELS:
             v = _text(labels.get(_K8S_LABELS[code]))
-            if v is None:
-                return 0
-            if code == K_POD_SANDBOX:
+            if v is not None and code == K_POD_SANDBOX:
                 v = v[:12]
-            return ctx.set_str(out, v)
+            return v
         if code == C_MOUNT or code == C_MOUNT_SOURCE or code == C_MOUNT_DEST \
                 or code == C_MOUNT_MODE or code == C_MOUNT_RDWR \
                 or code == C_MOUNT_PROPAGATION:
             m = _find_mount(info.get("Mounts"), self.key, code == C_MOUNT_SOURCE)
             if m is None:
-                return 0
-            return ctx.set_str(out, _mount_text(m, code).encode("utf-8", "surrogateescape"))
+                return None
+            return _utf8(_mount_text(m, code))
         if code == C_MOUNTS:
             mounts = info.get("Mounts") or []
-            return ctx.set_str(out, ",".join(
+            return _utf8(",".join(
                 f"{m.get('Source', '')}:{m.get('Destination', '')}:"
                 f"{m.get('Mode', '')}:{str(m.get('RW', '')).lower()}:"
                 f"{m.get('Propagation', '')}" for m in mounts if isinstance(m, dict)))
-        return 0
+        return None
+
+
+cdef bytes _utf8(str text):
+    """Text as the engine compares it (what EventCtx.set_str encodes)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 # --- thread.cpu* (from procinfo events) ----------------------------------------
@@ -1665,8 +1678,6 @@ def make(str name, object arg):
         cf = ContainerField(shown, ftype)
         cf.code = _CONTAINER_CODES[name]
         cf.key = arg
-        cf.json_key = _JSON_KEYS.get(cf.code)
-        cf.probe_key = _PROBE_KEYS.get(cf.code)
         return cf
     if name in _CPU_CODES:
         xf = CpuField(shown, ftype)

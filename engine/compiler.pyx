@@ -24,7 +24,7 @@ from libc.string cimport memcmp, memcpy
 from falco_engine.decoder cimport fe_evt
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, Value, VK_NONE, VK_INT, VK_UINT, VK_BOOL,
-    VK_STR, VK_IP, VK_DOUBLE, VK_LIST, value_to_python,
+    VK_STR, VK_IP, VK_DOUBLE, VK_LIST, value_to_python, ctx_param,
 )
 from falco_engine.event_table cimport FE_EVENT_MAX, FE_SYSCALL_MAX
 from falco_engine import fields as _fields
@@ -105,7 +105,7 @@ cdef class EvtTypeNode(Node):
         cdef const uint8_t *p
         cdef uint16_t sc
         if t <= 1:
-            p = ctx.param(0, &plen)
+            p = ctx_param(ctx, 0, &plen)
             if p == NULL or plen < 2:
                 return False
             memcpy(&sc, p, 2)

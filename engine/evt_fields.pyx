@@ -14,6 +14,7 @@ import time as _time
 from falco_engine.decoder cimport EventBatch, fe_evt, read_int
 from falco_engine.evalctx cimport (
     EventCtx, FieldExtractor, Value, VK_NONE, VK_INT, VK_UINT, VK_BOOL, VK_STR,
+    ctx_param,
 )
 from falco_engine.event_table cimport (
     fe_event_table, fe_syscall_names, FE_EVENT_MAX, FE_SYSCALL_MAX,
@@ -54,7 +55,7 @@ cdef inline bytes _type_name(EventCtx ctx):
     cdef const uint8_t *p
     cdef uint16_t sc
     if t <= 1:
-        p = ctx.param(0, &plen)
+        p = ctx_param(ctx, 0, &plen)
         if p != NULL and plen >= 2:
             memcpy(&sc, p, 2)
             if sc < FE_SYSCALL_MAX:
@@ -114,7 +115,7 @@ cdef bint res_value(EventCtx ctx, int64_t *out):
     ptype = fe_event_table[e.type].params[0].type
     if ptype != PT_ERRNO and ptype != PT_FD and ptype != PT_PID:
         return False
-    p = ctx.param(0, &plen)
+    p = ctx_param(ctx, 0, &plen)
     if p == NULL or plen not in (4, 8):
         return False
     out[0] = read_int(p, plen, True)
@@ -308,7 +309,7 @@ cdef class EvtIsOpen(FieldExtractor):
         fi = _param_index(t, "flags")
         if fi < 0:
             return 0
-        p = ctx.param(fi, &plen)
+        p = ctx_param(ctx, fi, &plen)
         if p == NULL:
             return 0
         flags = <uint64_t>read_int(p, plen, False)
@@ -322,7 +323,7 @@ cdef class EvtIsOpen(FieldExtractor):
         else:
             mi = _param_index(t, "mode")
             if mi >= 0:
-                p = ctx.param(mi, &plen)
+                p = ctx_param(ctx, mi, &plen)
                 if p != NULL:
                     mode = <uint64_t>read_int(p, plen, False)
             # a file created with any execute bit set
@@ -423,7 +424,7 @@ cdef class EvtArg(FieldExtractor):
         if pinfo is None:
             if idx >= e.nparams or idx >= len(infos):
                 return 0
-            p = ctx.param(idx, &plen)
+            p = ctx_param(ctx, idx, &plen)
             if p == NULL:
                 return 0
             etype = e.type
@@ -488,7 +489,7 @@ cdef class EvtBuffer(FieldExtractor):
         cdef const uint8_t *p
         if idx < 0:
             return 0
-        p = ctx.param(idx, &plen)
+        p = ctx_param(ctx, idx, &plen)
         if p == NULL:
             return 0
         if self.length:

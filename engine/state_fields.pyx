@@ -9,7 +9,8 @@ owns; only composed strings (command lines, joined lists) are built, and the
 context keeps those alive for the event.  Meanings and output formats are
 libsinsp's (checked against sysdig 0.29.3 on the reference captures).
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_GET_SIZE,
+                            PyBytes_FromStringAndSize)
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.string cimport memcpy, strcmp
@@ -41,16 +42,16 @@ DEF FD_IPV4_SERVSOCK = 5
 DEF FD_IPV6_SERVSOCK = 6
 DEF FD_UNIX_SOCK = 8
 
-cdef frozenset SHELLS = frozenset((b"ash", b"bash", b"csh", b"ksh", b"sh", b"tcsh", b"zsh",
-                    b"dash", b"fish"))
+cdef frozenset SHELLS = frozenset((b"ash", b"bash", b"csh", b"ksh", b"sh",
+                                   b"tcsh", b"zsh", b"dash", b"fish"))
 cdef tuple L4_NAMES = (b"<NA>", b"<NA>", b"tcp", b"udp", b"icmp", b"raw")
 
-cdef dict _TYPE_CHARS = {k: v.encode() for k, v in _state.FD_TYPE_CHARS.items()}
-cdef dict _TYPE_NAMES = {k: v.encode() for k, v in _state.FD_TYPE_NAMES.items()}
-# The same by fd type number, for the hot path: an index, not a dict probe.
-cdef tuple _TYPE_CHAR_AT = tuple(_TYPE_CHARS.get(i, b"o") for i in range(max(_TYPE_CHARS) + 1))
-cdef tuple _TYPE_NAME_AT = tuple(_TYPE_NAMES.get(i, b"unknown")
-                                 for i in range(max(_TYPE_NAMES) + 1))
+# fd.typechar and fd.type by fd type number (FD_*): an index on the hot
+# path, not a dict probe.
+cdef tuple _TYPE_CHAR_AT = tuple(_state.FD_TYPE_CHARS.get(i, "o").encode()
+                                 for i in range(max(_state.FD_TYPE_CHARS) + 1))
+cdef tuple _TYPE_NAME_AT = tuple(_state.FD_TYPE_NAMES.get(i, "unknown").encode()
+                                 for i in range(max(_state.FD_TYPE_NAMES) + 1))
 
 
 cdef inline bytes _type_char(int t):
@@ -73,17 +74,17 @@ _NULL_CHARS = {"open": b"f", "openat": b"f", "openat2": b"f", "creat": b"f",
                "timerfd_create": b"t", "inotify_init": b"i",
                "inotify_init1": b"i"}
 cdef dict _NULL_FD_CHAR = {ev.id: _NULL_CHARS[ev.name] for ev in _table.EVENTS
-                 if ev.name in _NULL_CHARS}
+                           if ev.name in _NULL_CHARS}
 _NULL_FD_TYPE = {b"f": b"file", b"4": b"ipv4", b"p": b"pipe", b"e": b"event",
                  b"s": b"signalfd", b"t": b"timerfd", b"i": b"inotify"}
 
 # Events whose exit names the fd's path or tuple in parameter 1.
-cdef frozenset _CREATOR_P1 = frozenset(e.id for e in _table.EVENTS
-                        if e.id % 2 == 1 and e.name in ("open", "creat", "accept",
-                                                        "accept4", "connect")
-                        and len(e.params) > 1)
+cdef frozenset _CREATOR_P1 = frozenset(
+    e.id for e in _table.EVENTS
+    if e.id % 2 == 1 and e.name in ("open", "creat", "accept", "accept4", "connect")
+    and len(e.params) > 1)
 cdef frozenset _OPENAT = frozenset(e.id for e in _table.EVENTS
-                    if e.name in ("openat", "openat2") and e.id % 2 == 1)
+                                   if e.name in ("openat", "openat2") and e.id % 2 == 1)
 
 
 cdef inline int set_bytes(Value *out, bytes b) except -1:
@@ -683,8 +684,8 @@ _FD_CODES = {
 
 # Name field -> the address or port field it names.
 cdef dict _NAMED_BASE = {F_CIP_NAME: F_CIP, F_SIP_NAME: F_SIP, F_LIP_NAME: F_LIP,
-               F_RIP_NAME: F_RIP, F_CPROTO: F_CPORT, F_SPROTO: F_SPORT,
-               F_LPROTO: F_LPORT, F_RPROTO: F_RPORT}
+                         F_RIP_NAME: F_RIP, F_CPROTO: F_CPORT, F_SPROTO: F_SPORT,
+                         F_LPROTO: F_LPORT, F_RPROTO: F_RPORT}
 
 # fd.*proto: libsinsp's port_to_string.  Falco turns hostname and port
 # resolution off, so a port reads as its number; sysdig's live default
@@ -835,20 +836,18 @@ cdef inline Py_ssize_t _last_slash(bytes name) noexcept:
     return -1
 
 
-cdef bytes dirname_of(bytes name):
+cdef inline Py_ssize_t _dirname_len(bytes name) noexcept:
+    """How much of name is its directory; 0 when that is "/" (or none)."""
     cdef Py_ssize_t pos = _last_slash(name)
-    if pos <= 0:
+    return pos if pos > 0 else 0
+
+
+cdef bytes dirname_of(bytes name):
+    cdef Py_ssize_t n = _dirname_len(name)
+    if n == 0:
         return b"/"
     # (A slice goes through PySequence_GetSlice and a slice object.)
-    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(name), pos)
-
-
-cdef bytes basename_of(bytes name):
-    cdef Py_ssize_t pos = _last_slash(name)
-    if pos < 0:
-        return name
-    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(name) + pos + 1,
-                                     PyBytes_GET_SIZE(name) - pos - 1)
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(name), n)
 
 
 cdef int _fd_types(EventCtx ctx, ThreadInfo t, int64_t fd, Value *out) except -1:
@@ -959,8 +958,8 @@ cdef class FdField(FieldExtractor):
             b = fd_name(fi)
             if fi.type == FD_DIRECTORY:
                 return set_bytes(out, b)
-            w = _last_slash(b)
-            if w <= 0:
+            w = _dirname_len(b)
+            if w == 0:
                 return set_bytes(out, b"/")
             set_bytes(out, b)
             out.n = w
@@ -1139,19 +1138,19 @@ _CONTAINER_CODES = {
     "container.readiness_probe": C_READINESS,
     "container.start_ts": C_START_TS, "container.duration": C_DURATION,
 }
+cdef tuple _CONTAINER_TYPES = tuple(_state.CONTAINER_TYPES)
 # The keys libsinsp writes each health probe under in a container record
 # ({"exe": ..., "args": [...]}), by field.
-cdef tuple _CONTAINER_TYPES = tuple(_state.CONTAINER_TYPES)
 cdef dict _PROBE_KEYS = {C_HEALTHCHECK: "Healthcheck", C_LIVENESS: "LivenessProbe",
-               C_READINESS: "ReadinessProbe"}
+                         C_READINESS: "ReadinessProbe"}
 cdef dict _JSON_KEYS = {C_NAME: "name", C_IMAGE: "image", C_IMAGE_ID: "imageid",
-              C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
-              C_IMAGE_DIGEST: "imagedigest", C_IP: "ip", C_CNI: "cni_json"}
+                        C_IMAGE_REPO: "imagerepo", C_IMAGE_TAG: "imagetag",
+                        C_IMAGE_DIGEST: "imagedigest", C_IP: "ip", C_CNI: "cni_json"}
 cdef dict _K8S_LABELS = {K_POD_NAME: "io.kubernetes.pod.name",
-               K_POD_UID: "io.kubernetes.pod.uid",
-               K_NS_NAME: "io.kubernetes.pod.namespace",
-               K_POD_SANDBOX: "io.kubernetes.sandbox.id",
-               K_POD_FULL_SANDBOX: "io.kubernetes.sandbox.id"}
+                         K_POD_UID: "io.kubernetes.pod.uid",
+                         K_NS_NAME: "io.kubernetes.pod.namespace",
+                         K_POD_SANDBOX: "io.kubernetes.sandbox.id",
+                         K_POD_FULL_SANDBOX: "io.kubernetes.sandbox.id"}
 
 
 def _find_mount(mounts, key, bint by_dest):
@@ -1223,7 +1222,8 @@ cdef bytes _short_id(bytes full):
         return <bytes>known
     if len(_SHORT_IDS) >= SHORT_IDS_MAX:
         _SHORT_IDS.clear()
-    short = PyBytes_FromStringAndSize(PyBytes_AS_STRING(full), min(12, PyBytes_GET_SIZE(full)))
+    short = PyBytes_FromStringAndSize(PyBytes_AS_STRING(full),
+                                      min(12, PyBytes_GET_SIZE(full)))
     _SHORT_IDS[full] = short
     return short
 
@@ -1234,9 +1234,8 @@ DEF REC_SLOTS = 32
 cdef class ContainerField(FieldExtractor):
     cdef int code
     cdef str key
-    # The short id of the last full id seen: threads of a container share
-    # one id object, and slicing a 64-character id made (and hashed) a new
-    # one per evaluation.
+    # The short id (_short_id's) of the last full id seen: threads of a
+    # container share one id object, so the next one is an identity test.
     cdef bytes last_full
     cdef bytes last_short
     # Container records read lately and this field's value in each (bytes,

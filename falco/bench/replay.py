@@ -88,6 +88,17 @@ def time_state_vs_decode(path: str | os.PathLike[str], rounds: int = 8
     return best_decode, best_state
 
 
+def _load_bench_rules(rule_paths: list[str] | None, rules_text: str | None):
+    """Rules files, or YAML text when given; ValueError when they do not load."""
+    from falco.rules import load_rule_files, load_rules
+
+    loaded = (load_rules([("bench.yaml", rules_text)]) if rules_text is not None
+              else load_rule_files(rule_paths or []))
+    if loaded.errors:
+        raise ValueError("; ".join(str(e) for e in loaded.errors))
+    return loaded
+
+
 @dataclass
 class StateSplit:
     """Decode+state passes taken apart: the time inside the engine (state
@@ -107,11 +118,8 @@ def time_state_split(path: str | os.PathLike[str], rounds: int = 8,
                      rules_text: str | None = None) -> StateSplit:
     """`rules_text`: YAML rules to run (default: one rule that never matches)."""
     from falco.pipeline import build_detector
-    from falco.rules import load_rules
 
-    loaded = load_rules([("bench.yaml", NEVER_RULE if rules_text is None else rules_text)])
-    if loaded.errors:
-        raise ValueError("; ".join(str(e) for e in loaded.errors))
+    loaded = _load_bench_rules(None, NEVER_RULE if rules_text is None else rules_text)
     ns = time.perf_counter_ns
     best_state = best_rest = best_decode = None
     events = 0
@@ -177,12 +185,8 @@ def time_rules(path: str | os.PathLike[str], rule_paths: list[str] | None = None
     (files, or YAML text; `only` keeps just the rules of those names).
     Returns (timing, rules compiled, alerts)."""
     from falco.pipeline import build_detector
-    from falco.rules import load_rule_files, load_rules
 
-    loaded = (load_rules([("bench.yaml", rules_text)]) if rules_text is not None
-              else load_rule_files(rule_paths or []))
-    if loaded.errors:
-        raise ValueError("; ".join(str(e) for e in loaded.errors))
+    loaded = _load_bench_rules(rule_paths, rules_text)
     best = None
     n = alerts = nrules = 0
     selection = RuleSelection() if only is None else _NamedRules(only)

@@ -99,10 +99,13 @@ cdef class StateHook:
     # (a wanted one, or n).  The base takes none.  `wanted_serial` names
     # the wanted tables: the same serial, the same contents (a number each
     # RuleEngine draws once), so the hook can keep what it derives from them.
+    # It may also take the wanted event it stops at, as process() would
+    # (ctx then points at it, ready for rules): it sets *taken and returns
+    # that event's index + 1.
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
                               const uint8_t *wanted_sc,
-                              uint64_t wanted_serial) except -1
+                              uint64_t wanted_serial, bint *taken) except -1
 
 cdef class FieldExtractor:
     cdef readonly str field      # as written: "proc.aname[2]"

@@ -77,7 +77,8 @@ cdef class StateHook:
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
                               const uint8_t *wanted_sc,
-                              uint64_t wanted_serial) except -1:
+                              uint64_t wanted_serial, bint *taken) except -1:
+        taken[0] = False
         return i
 
 

@@ -291,21 +291,24 @@ cdef class RuleEngine:
         cdef StateHook state = self.state
         cdef Py_ssize_t j, k
         cdef PyObject **rules
+        cdef bint taken = False
         i = 0
         while i < n:
             if state is not None:
-                # Events no rule looks at only update state: in one C loop.
+                # Events no rule looks at only update state: in one C loop,
+                # which may also take the next one some rule looks at.
                 j = state.run_quiet(ctx, batch, i, n, self.wanted, self.wanted_sc,
-                                    self.wanted_serial)
+                                    self.wanted_serial, &taken)
                 self.events += <uint64_t>(j - i)
                 i = j
-                if i >= n:
+                if not taken and i >= n:
                     break
-            ctx_set_event(ctx, batch, i)
-            i += 1
-            self.events += 1
-            if state is not None:
-                state.process(ctx)
+            if not taken:
+                ctx_set_event(ctx, batch, i)
+                i += 1
+                self.events += 1
+                if state is not None:
+                    state.process(ctx)
             if not self.evaluate[ctx.evt.type]:
                 continue
             if ctx.evt.type <= 1:

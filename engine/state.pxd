@@ -7,7 +7,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 
 from cpython.ref cimport PyObject
 
-from falco_engine.decoder cimport EventBatch
+from falco_engine.decoder cimport EventBatch, fe_evt
 from falco_engine.evalctx cimport EventCtx, StateHook
 from falco_engine.inttable cimport IntTable, table_find
 
@@ -236,7 +236,9 @@ cdef class StateEngine(StateHook):
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
                               const uint8_t *wanted_sc,
-                              uint64_t wanted_serial) except -1
+                              uint64_t wanted_serial, bint *taken) except -1
+    cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, fe_evt *e,
+                           uint16_t et, uint8_t kind) except -1
     cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1

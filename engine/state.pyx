@@ -25,6 +25,7 @@ Strings are bytes, so field extractors point into them without copying.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_XINCREF, Py_XDECREF
+from libc.stdint cimport uintptr_t
 from libc.stdint cimport (
     uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, int16_t, int8_t,
 )
@@ -212,6 +213,8 @@ DEF CALL_FD = 0x10          # whose first parameter is the fd it works on
 DEF CALL_KEEP = 0x20        # whose record is copied for the exit
 DEF CALL_PAIR = 0x40        # whose exit changes nothing: no rule, no parser
 DEF QUIET_WANTED = 0x80     # a rule is indexed under the type
+# Bytes of fe_evt per byte of the packed types (uint16_t): 56 / 2.
+DEF EVT_PER_TYPE_BYTES = 28
 cdef enum QuietKind:
     KIND_OTHER = 0      # through process()
     KIND_QUICK = 1
@@ -295,6 +298,8 @@ def _build_index():
 
 
 _build_index()
+# run_quiet finds a record from its packed type by this ratio.
+assert sizeof(fe_evt) == 2 * EVT_PER_TYPE_BYTES and sizeof(uint16_t) == 2
 
 # --- small readers ------------------------------------------------------------
 
@@ -1879,10 +1884,12 @@ cdef class StateEngine(StateHook):
     cdef Py_ssize_t run_quiet(self, EventCtx ctx, EventBatch b, Py_ssize_t i,
                               Py_ssize_t n, const uint8_t *wanted,
                               const uint8_t *wanted_sc,
-                              uint64_t wanted_serial) except -1:
+                              uint64_t wanted_serial, bint *taken) except -1:
         """process() for a run of events no rule looks at: the common cases
         (a known thread's call that changes no state; scheduler and procinfo
-        events) without preparing ctx for rules, the rest through process()."""
+        events) without preparing ctx for rules, the rest through process().
+        The wanted event that ends the run is taken too when it is a known
+        thread's call (_take_wanted): `taken` says so."""
         cdef fe_evt *evts = b.evts
         cdef fe_evt *e
         # The walk's cursor is in the packed types: a run of scheduler
@@ -1899,6 +1906,13 @@ cdef class StateEngine(StateHook):
         cdef Py_ssize_t slot
         cdef int64_t tag, key
         cdef PyObject *hot
+        cdef uint64_t run, word
+        # The record of the type at `ty`: evts + (ty - types), as one
+        # multiply-add on addresses (wrapping unsigned arithmetic) where the
+        # pointer difference cost a shift, a multiply by 56 and two loads
+        # of spilled registers, for every event the walk looks at.
+        cdef uintptr_t ty_to_evt = <uintptr_t>evts - <uintptr_t>types * EVT_PER_TYPE_BYTES
+        taken[0] = False
         if ctx.batch is not b:
             ctx.batch = b
         if i < n and evts[i].ts >= self.purge_at:
@@ -1920,19 +1934,31 @@ cdef class StateEngine(StateHook):
                 # few instructions each (a pending removal can wait for an
                 # event that looks).  They come in bursts (a tick's
                 # procinfo of every thread): within one, four are looked at
-                # per test.
+                # per test.  Four of the type seen last (a tick's procinfo
+                # events run hundreds long) are one 64-bit word of types,
+                # tested without looking them up.
+                run = <uint64_t>et * <uint64_t>0x0001000100010001
                 ty += 1
                 while ty + 4 <= tend:
-                    if ((quiet_of[ty[0]] ^ KIND_SCHED) |
-                            (quiet_of[ty[1]] ^ KIND_SCHED) |
-                            (quiet_of[ty[2]] ^ KIND_SCHED) |
-                            (quiet_of[ty[3]] ^ KIND_SCHED)) != 0:
-                        break
+                    memcpy(&word, ty, 8)
+                    if word != run:
+                        if ((quiet_of[ty[0]] ^ KIND_SCHED) |
+                                (quiet_of[ty[1]] ^ KIND_SCHED) |
+                                (quiet_of[ty[2]] ^ KIND_SCHED) |
+                                (quiet_of[ty[3]] ^ KIND_SCHED)) != 0:
+                            break
+                        run = <uint64_t>ty[3] * <uint64_t>0x0001000100010001
                     ty += 4
                 continue
-            e = evts + (ty - types)
+            e = <fe_evt *>(ty_to_evt + <uintptr_t>ty * EVT_PER_TYPE_BYTES)
             if q & QUIET_WANTED:
                 if et > 1 or _generic_wanted(base, e, wanted_sc):
+                    # A rule looks at it.  A known thread's call is taken
+                    # here, where the walk has it: no return to the runner
+                    # and call back into process() for it.
+                    if self._take_wanted(ctx, b, e, et, q & QUIET_KIND):
+                        taken[0] = True
+                        ty += 1
                     break
                 q &= ~QUIET_WANTED
                 if q == KIND_SCHED:
@@ -2036,6 +2062,45 @@ cdef class StateEngine(StateHook):
         # process() counts the events it takes itself.
         self.n_events += (i - start) - via_process
         return i
+
+    cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, fe_evt *e,
+                           uint16_t et, uint8_t kind) except -1:
+        """What ctx_set_event and process() do for event `e`, some rule's,
+        when it is a known thread's call (QUICK or PARSE; False, untouched,
+        otherwise): state updated, ctx pointing at it with its thread and
+        fd, ready for rules."""
+        cdef ThreadInfo t
+        cdef uint32_t ef
+        if kind != KIND_QUICK and kind != KIND_PARSE:
+            return False
+        if e.ts >= self.purge_at:
+            return False        # process() purges first
+        if self.has_pending:
+            self._flush()
+        t = _hot_find(self, <int64_t>e.tid)
+        if t is None:
+            return False        # process() makes the thread
+        ctx.idx = e - b.evts
+        ctx.evt = e
+        ctx.gen += 1
+        if ctx.keep:
+            ctx.keep = []
+        ctx.thread = None
+        ctx_set_fd(ctx, None)
+        t.lastaccess_ts = e.ts
+        ef = fe_event_table[et].flags
+        _note_call(<PyObject *>t, b.base, e, _call_bits(et, True))
+        if kind == KIND_PARSE:
+            if t.lastevent_type + 1 == et and ef & EF_USES_FD:
+                # Its parser sees the fd as it was before the call.
+                ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
+            _dispatch(self, ctx, t, ACTION[et], et, False)
+        ctx.thread = t
+        if ctx._fd is None and ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) \
+                and t.lastevent_fd != -1:
+            ctx.fd_table = t.fds
+            ctx.fd_num = t.lastevent_fd
+        return True
 
     # -- parsers (exit events) ------------------------------------------------
 

@@ -771,6 +771,44 @@ def test_quiet_loop_keeps_the_same_state_as_process(path, counters):
     assert _state_digest(quiet) == _state_digest(by_event)
 
 
+_SEEN_FIELDS = ("%evt.num %thread.tid %proc.pid %proc.ppid %proc.name %proc.exepath "
+                "%proc.cwd %user.uid %container.id %fd.num %fd.type %fd.name "
+                "%fd.name_changed %evt.arg.fd")
+
+
+@needs_captures
+@pytest.mark.parametrize("path", all_captures(), ids=capture_id)
+def test_rules_see_what_process_shows_them(path):
+    """Events a rule looks at are taken from inside the quiet loop when
+    their thread is known (StateEngine._take_wanted), the rest through
+    process().  A rule judging every event must see each as process(),
+    event by event, shows it: its thread and fd and what the event did to
+    them, rendered field by field; and the state after the capture must
+    be the same."""
+    from falco.pipeline import extractor_factories
+    from falco_engine import compiler, filter_parser
+    from falco_engine.runner import CompiledRule, OutputFormat, RuleEngine
+    comp = compiler.Compiler(extractor_factories())
+    every_fmt = OutputFormat(_SEEN_FIELDS, comp)
+    every = CompiledRule("every", comp.compile(filter_parser.parse("evt.num > 0")),
+                         every_fmt, 7, (), "syscall", None)
+    by_event, judged = StateEngine(), StateEngine()
+    expect, got = [], []
+    with open_capture(str(path)) as cap:
+        by_event.seed(cap.tables)
+        judged.seed(cap.tables)
+        runner = RuleEngine([every], state=judged, syscall_enter_events=True)
+        for batch in cap.batches():
+            by_event.process_batch_debug(
+                batch, lambda ctx: expect.append(every_fmt.render(ctx)[0]))
+            alerts = []
+            runner.process(batch, alerts)
+            got += [a.output for a in alerts]
+    assert len(got) == len(expect) == by_event.n_events > 0
+    assert got == expect
+    assert _state_digest(judged) == _state_digest(by_event)
+
+
 _MEMORY_ATTRS = ("vmsize_kb", "vmrss_kb", "vmswap_kb", "pfmajor", "pfminor")
 
 

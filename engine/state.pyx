@@ -849,13 +849,13 @@ cdef dict _cgroup_answers = {}
 # are replayed in loops): parsed once, {raw JSON: (id[:12], info, pseudo
 # thread name)}.  The info dicts are shared, so nothing may change one in
 # place (the live resolver replaces entries of `containers`, it does not
-# edit them).  The last few records seen are also found by memcmp on the
-# parameter itself, neither copied nor hashed: [(raw, entry)].
+# edit them).  Records seen lately are also found in a cache of (raw,
+# entry) slots, the pair of slots picked from the length and a few words of
+# the parameter, and confirmed by memcmp: neither copied nor hashed whole.
 DEF CONTAINER_DOCS_MAX = 256
-DEF CONTAINER_RECENT = 32
+DEF CONTAINER_SLOTS = 256
 cdef dict _container_docs = {}
-cdef list _recent_containers = []
-cdef Py_ssize_t _recent_container_next = 0
+cdef list _container_slots = [None] * CONTAINER_SLOTS
 
 
 DEF ANSWER_RECENT = 4
@@ -1057,24 +1057,46 @@ cdef class ThreadInfo:
         return f"<ThreadInfo {self.tid} pid={self.pid} ptid={self.ptid} {self.comm!r}>"
 
 
-cdef tuple _recent_container(const uint8_t *p, uint32_t n):
-    """The entry of a container record seen lately with these bytes, or None."""
-    cdef Py_ssize_t k = _cstr_len(p, n)
+cdef inline Py_ssize_t _container_slot(const uint8_t *p, Py_ssize_t k) noexcept:
+    """The first of the pair of cache slots of a container record of `k`
+    bytes at `p` (even): from its length and five words spread over it (two records of one length differ
+    in the id, name or image somewhere; a miss costs only the dict path)."""
+    cdef uint64_t h = <uint64_t>k * <uint64_t>0x9E3779B97F4A7C15
+    cdef uint64_t w
+    cdef Py_ssize_t i
+    if k >= 8:
+        for i in range(5):
+            memcpy(&w, p + (k - 8) * i // 4, 8)
+            h = (h ^ w) * <uint64_t>0x100000001B3
+    return <Py_ssize_t>(h >> 56) & (CONTAINER_SLOTS - 2)
+
+
+cdef tuple _cached_container(const uint8_t *p, Py_ssize_t k, Py_ssize_t slot):
+    """The entry of a container record with these bytes in slot `slot` or
+    the one after, or None."""
+    cdef object pair
     cdef bytes raw
-    for pair in _recent_containers:
+    cdef Py_ssize_t i
+    for i in range(slot, slot + 2):
+        pair = _container_slots[i]
+        if pair is None:
+            return None
         raw = <bytes>(<tuple>pair)[0]
         if len(raw) == k and memcmp(<const char *>raw, p, k) == 0:
             return <tuple>(<tuple>pair)[1]
     return None
 
 
-cdef void _remember_container(bytes raw, tuple entry):
-    global _recent_container_next
-    if len(_recent_containers) < CONTAINER_RECENT:
-        _recent_containers.append((raw, entry))
-    else:
-        _recent_containers[_recent_container_next] = (raw, entry)
-        _recent_container_next = (_recent_container_next + 1) % CONTAINER_RECENT
+cdef void _cache_container(Py_ssize_t slot, bytes raw, tuple entry):
+    """Keep (raw, entry) in the pair of slots at `slot`: the first free,
+    else in place of the first, whose old pair moves to the second."""
+    cdef tuple pair = (raw, entry)
+    if _container_slots[slot] is not None:
+        if _container_slots[slot + 1] is None:
+            _container_slots[slot + 1] = pair
+            return
+        _container_slots[slot + 1] = _container_slots[slot]
+    _container_slots[slot] = pair
 
 
 cdef tuple _container_entry(bytes raw):
@@ -1956,7 +1978,7 @@ cdef class StateEngine(StateHook):
                     # A rule looks at it.  A known thread's call is taken
                     # here, where the walk has it: no return to the runner
                     # and call back into process() for it.
-                    if self._take_wanted(ctx, b, e, et, q & QUIET_KIND):
+                    if self._take_wanted(ctx, b, ty - types, e, et, q & QUIET_KIND):
                         taken[0] = True
                         ty += 1
                     break
@@ -1987,7 +2009,7 @@ cdef class StateEngine(StateHook):
                     if ACTION[et] == A_CLONE and kind == KIND_PARSE:
                         # A child's clone exit before its parent's: the
                         # parser makes the child (what process() would do).
-                        ctx.idx = e - evts
+                        ctx.idx = ty - types
                         ctx.evt = e
                         ctx.gen += 1
                         ctx_set_fd(ctx, None)
@@ -2015,7 +2037,7 @@ cdef class StateEngine(StateHook):
                     # read (ctx.thread, the lazy fd).  A parser can replace
                     # the thread in the table (a reused tid): a reference.
                     t = <ThreadInfo>hot
-                    ctx.idx = e - evts
+                    ctx.idx = ty - types
                     ctx.evt = e
                     ctx.gen += 1
                     if t.lastevent_type + 1 != et:
@@ -2042,7 +2064,7 @@ cdef class StateEngine(StateHook):
                     continue
                 else:
                     # A known thread's context switch or CPU sample.
-                    ctx.idx = e - evts
+                    ctx.idx = ty - types
                     ctx.evt = e
                     if kind == KIND_SWITCH:
                         self._memory(ctx, <ThreadInfo>hot, True)
@@ -2050,7 +2072,7 @@ cdef class StateEngine(StateHook):
                         _procinfo(ctx, <ThreadInfo>hot)
                     ty += 1
                     continue
-            ctx.idx = e - evts
+            ctx.idx = ty - types
             ctx.evt = e
             ctx.gen += 1
             ty += 1
@@ -2063,8 +2085,8 @@ cdef class StateEngine(StateHook):
         self.n_events += (i - start) - via_process
         return i
 
-    cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, fe_evt *e,
-                           uint16_t et, uint8_t kind) except -1:
+    cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, Py_ssize_t idx,
+                           fe_evt *e, uint16_t et, uint8_t kind) except -1:
         """What ctx_set_event and process() do for event `e`, some rule's,
         when it is a known thread's call (QUICK or PARSE; False, untouched,
         otherwise): state updated, ctx pointing at it with its thread and
@@ -2080,7 +2102,7 @@ cdef class StateEngine(StateHook):
         t = _hot_find(self, <int64_t>e.tid)
         if t is None:
             return False        # process() makes the thread
-        ctx.idx = e - b.evts
+        ctx.idx = idx
         ctx.evt = e
         ctx.gen += 1
         if ctx.keep:
@@ -2874,6 +2896,7 @@ cdef class StateEngine(StateHook):
         cdef uint64_t u = 0
         cdef uint32_t n = 0
         cdef const uint8_t *p
+        cdef Py_ssize_t k, slot
         cdef ThreadInfo t
         if act == A_CONTAINER_OLD:
             cid = ev_str(ctx, K_ID)
@@ -2886,7 +2909,9 @@ cdef class StateEngine(StateHook):
             p = evp(ctx, K_JSON, &n)
             if p == NULL:
                 return None
-            known = _recent_container(p, n)
+            k = _cstr_len(p, n)
+            slot = _container_slot(p, k)
+            known = _cached_container(p, k, slot)
             if known is None:
                 raw = cstr(p, n)
                 if not raw:
@@ -2899,7 +2924,7 @@ cdef class StateEngine(StateHook):
                     if len(_container_docs) >= CONTAINER_DOCS_MAX:
                         _container_docs.clear()
                     _container_docs[raw] = known
-                _remember_container(raw, known)
+                _cache_container(slot, raw, known)
             cid, info, comm = <tuple>known
             self.containers[cid] = info
             t = _fake_thread(<int64_t>ctx.evt.tid)

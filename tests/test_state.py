@@ -8,6 +8,7 @@ compares them.  Known, justified differences are listed in `KNOWN_DIFFS`
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -556,6 +557,33 @@ def _execve(tid, ts, comm, ptid=1, res=0, pid=None):
                    tid=tid, pid=tid if pid is None else pid, ptid=ptid,
                    cwd="/srv", comm=comm, trusted_exepath=f"/usr/bin/{comm}",
                    loginuid=0xFFFFFFFF))
+
+
+def test_container_events_find_their_own_record_among_many():
+    """Container records met again are found in a small cache by a sample
+    of their bytes and confirmed whole: 60 records, many of one length and
+    differing only in the id (the sample may not see it), replayed three
+    times in a changing order, each seen as its own container."""
+    import random
+    ids = [f"{i:02x}" * 32 for i in range(60)]
+    docs = {}
+    for i, cid in enumerate(ids):
+        name = "same-length" if i % 2 else "n" * (i + 1)
+        docs[cid] = json.dumps({"container": {"id": cid, "type": 0, "name": name,
+                                              "image": f"img:{i % 3}"}})
+    order = ids * 3
+    random.Random(7).shuffle(order)
+    engine = StateEngine()
+    seen = []
+
+    def cb(ctx):
+        t = ctx.thread
+        seen.append((t.container_id, t.comm,
+                     engine.containers[t.container_id]["name"]))
+    recs = [_evt("container", 0, 42, 1000 + k, json=docs[cid]) for k, cid in enumerate(order)]
+    engine.process_batch_debug(_stream(*recs), cb)
+    assert seen == [(cid[:12].encode(), b"container:" + cid[:12].encode(),
+                     json.loads(docs[cid])["container"]["name"]) for cid in order]
 
 
 def _openat(tid, ts, fd, path, flags):

@@ -240,7 +240,7 @@ cdef class StateEngine(StateHook):
     cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, Py_ssize_t idx,
                            fe_evt *e, uint16_t et, uint8_t kind) except -1
     cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
-    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et)
+    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et) noexcept
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1
     cdef int _parse_open_by_handle(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_socket(self, EventCtx ctx, ThreadInfo t) except -1
@@ -250,7 +250,7 @@ cdef class StateEngine(StateHook):
     cdef int _parse_udp(self, EventCtx ctx, ThreadInfo t, uint8_t act) except -1
     cdef int _udp_peer(self, EventCtx ctx, ThreadInfo t, FdInfo fi, uint8_t act) except -1
     cdef int _memory(self, EventCtx ctx, ThreadInfo t, bint faults) except -1
-    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n)
+    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n) noexcept
     cdef int _parse_accept(self, EventCtx ctx, ThreadInfo t) except -1
     cdef int _parse_close(self, EventCtx ctx, ThreadInfo t, bint quiet) except -1
     cdef int _parse_pipe(self, EventCtx ctx, ThreadInfo t) except -1

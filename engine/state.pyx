@@ -261,7 +261,9 @@ def _build_index():
         # Rules judge exit events (Falco 0.42+), so an enter parameter the
         # exit lacks (socket's domain, ptrace's request, unshare's flags) is
         # read from the stored enter record: keep it for those syscalls.
-        if t % 2 == 0 and t + 1 < FE_EVENT_MAX and not ev.unused:
+        # (Not for an enter without an exit, procexit: nothing reads it.)
+        if t % 2 == 0 and t + 1 < FE_EVENT_MAX and not ev.unused and \
+                not _table.EVENTS[t + 1].unused:
             exit_names = {p.name for p in _table.EVENTS[t + 1].params}
             if any(p.name not in exit_names for p in ev.params):
                 STORE[t] = 1
@@ -1316,7 +1318,7 @@ cdef IntTable _copy_fds(IntTable src):
     return dst
 
 
-cdef inline void _rename(StateEngine st, EventCtx ctx, FdInfo fi, bytes name):
+cdef inline int _rename(StateEngine st, EventCtx ctx, FdInfo fi, bytes name) except -1:
     """Set an fd's name; a different one marks the event for
     fd.name_changed (libsinsp's: an open, an accept, a connect or a
     datagram that gave the fd a new name)."""
@@ -1324,6 +1326,7 @@ cdef inline void _rename(StateEngine st, EventCtx ctx, FdInfo fi, bytes name):
         st.name_changed_ctx = <void *>ctx
         st.name_changed_gen = ctx.gen
     fi._name = name
+    return 0
 
 
 cdef struct PairMark:
@@ -1346,22 +1349,22 @@ cdef inline void _pair_before(FdInfo fi, PairMark *m) noexcept:
     _pair_ends(fi, m.ends)
 
 
-cdef inline void _name_pair(StateEngine st, EventCtx ctx, FdInfo fi, PairMark *m,
-                            const uint8_t *p, uint32_t n):
+cdef inline int _name_pair(StateEngine st, EventCtx ctx, FdInfo fi, PairMark *m,
+                           const uint8_t *p, uint32_t n) except -1:
     """Name a socket after its tuple `p` (just set by _set_tuple).  An inet
     socket's text waits until something reads it (fd_name); the same tuple
     as before keeps the name, and marks no change."""
     cdef uint8_t now[36]
     if fi.type != FD_IPV4_SOCK and fi.type != FD_IPV6_SOCK:
-        _rename(st, ctx, fi, tuple_text(p, n))
-        return
+        return _rename(st, ctx, fi, tuple_text(p, n))
     _pair_ends(fi, now)
     if m.had_name and m.type == fi.type and memcmp(now, m.ends, 36) == 0:
-        return
+        return 0
     st.name_changed_ctx = <void *>ctx
     st.name_changed_gen = ctx.gen
     fi._name = b""
     fi.name_stale = True
+    return 0
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
@@ -1899,7 +1902,10 @@ cdef class StateEngine(StateHook):
                 q |= QUIET_WANTED
             self.quiet_of[t] = q
         for t in range(0, FE_EVENT_MAX - 1, 2):
-            if self.quiet_of[t] & CALL_ENTER and self.quiet_of[t + 1] == KIND_QUICK:
+            # (A generic exit is judged by its syscall: the walk tests it.)
+            if self.quiet_of[t] & CALL_ENTER and (
+                    self.quiet_of[t + 1] == KIND_QUICK or
+                    (t == 0 and self.quiet_of[1] & ~QUIET_WANTED == KIND_QUICK)):
                 self.quiet_of[t] |= CALL_PAIR
         self.quiet_serial = serial
 
@@ -2020,15 +2026,23 @@ cdef class StateEngine(StateHook):
                 elif kind == KIND_QUICK:
                     # An enter's record is copied for the exit's parser or
                     # for rules judging the exit (none look at this event,
-                    # but one may look at its exit): CALL_KEEP.
+                    # but one may look at its exit): CALL_KEEP.  A generic
+                    # enter carries its syscall as the exit does: kept only
+                    # when a rule looks at that syscall's exits.
+                    if et == 0 and q & CALL_KEEP and \
+                            not _generic_wanted(base, e, wanted_sc):
+                        q &= ~CALL_KEEP
                     _note_call(hot, base, e, q)
                     ty += 1
                     # Most enters are followed by their exit: the same
                     # thread, no lookup.  An exit that changes nothing
                     # (CALL_PAIR) matches the enter just noted, so only
-                    # its time is.
+                    # its time is; a generic one, when no rule looks at
+                    # its syscall.
                     if q & CALL_PAIR and ty < tend and ty[0] == et + 1 and \
-                            e[1].tid == e.tid:
+                            e[1].tid == e.tid and \
+                            (et != 0 or not quiet_of[1] & QUIET_WANTED or
+                             not _generic_wanted(base, e + 1, wanted_sc)):
                         (<ThreadInfo>hot).lastaccess_ts = e[1].ts
                         ty += 1
                     continue
@@ -2126,7 +2140,7 @@ cdef class StateEngine(StateHook):
 
     # -- parsers (exit events) ------------------------------------------------
 
-    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et):
+    cdef bint _enter_ok(self, ThreadInfo t, uint16_t et) noexcept:
         return t.enter_len != 0 and t.enter_type + 1 == et
 
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1:
@@ -2386,7 +2400,7 @@ cdef class StateEngine(StateHook):
             _mem_value(idx[<int>K_PGFT_MIN], count, ptr, plen, &t.pfminor)
         return 0
 
-    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n):
+    cdef bint _is_reverse(self, FdInfo fi, const uint8_t *p, uint32_t n) noexcept:
         """Whether tuple `p` is the fd's current tuple seen from the peer."""
         if p[0] == PPM_AF_INET and n >= 13 and fi.type == FD_IPV4_SOCK:
             return (memcmp(p + 1, fi.dip, 4) == 0 and rd16(p + 5) == fi.dport and

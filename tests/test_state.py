@@ -1077,29 +1077,39 @@ def test_generic_events_of_unindexed_syscalls_take_the_quiet_loop():
     loop, and state ends as process() builds it event by event."""
     from falco_engine.runner import RuleEngine
     path = CAPTURES / "sysdig_inspect" / "502Error.scap"
-    expect = []
+    expect, with_enter, last = [], [], {}
     with open_capture(str(path)) as cap:
         for batch in cap.batches():
-            expect += [ev.num for ev in batch
-                       if ev.type == 1 and ev.name == "epoll_pwait"]
-    assert len(expect) > 100
+            for ev in batch:
+                if ev.type == 1 and ev.name == "epoll_pwait":
+                    expect.append(ev.num)
+                    if last.get(ev.tid) == (0, "epoll_pwait"):
+                        with_enter.append(ev.num)
+                if ev.category & 0x200:     # syscalls (EC_SYSCALL)
+                    last[ev.tid] = (ev.type, ev.name)
+    assert len(expect) > 100 and len(with_enter) > 100
     opens = _rule("opens", "evt.type = open")
     pwait = _rule("waits", "evt.type = epoll_pwait")
+    # nativeID is in the enter record only: kept for the exits rules judge.
+    native = _rule("native", "evt.type = epoll_pwait and evt.arg.nativeID > 0")
     by_event = StateEngine()
     with_generic, without = StateEngine(), StateEngine()
     got = []
     with open_capture(str(path)) as cap:
         for st in (by_event, with_generic, without):
             st.seed(cap.tables)
-        both = RuleEngine([opens, pwait], state=with_generic, first_match=False)
+        both = RuleEngine([opens, pwait, native], state=with_generic, first_match=False)
         only_opens = RuleEngine([opens], state=without)
+        got_native = []
         for batch in cap.batches():
             by_event.process_batch_debug(batch)
             alerts = []
             both.process(batch, alerts)
             got += [a.evt_num for a in alerts if a.rule == "waits"]
+            got_native += [a.evt_num for a in alerts if a.rule == "native"]
             only_opens.process(batch, [])
     assert got == expect
+    assert got_native == with_enter
     assert _state_digest(without) == _state_digest(with_generic) == _state_digest(by_event)
 
 

@@ -513,32 +513,42 @@ cdef class _ArrayLists:
     between two arrays).  Shared lists are never changed in place: threads'
     args, env and cgroups are only ever replaced, as clone shares its
     parent's."""
-    cdef dict by_raw
+    cdef dict by_raw                # raw -> (list, derived)
     cdef Py_ssize_t limit
     cdef object make                # bytes -> list
+    cdef object derive              # list -> what callers want of it, or None
     cdef list recent_raw
     cdef list recent_list
+    cdef list recent_derived
     cdef int next
+    # What `derive` gave for the list of the last of()/at().
+    cdef object last_derived
 
-    def __init__(self, make, Py_ssize_t limit):
+    def __init__(self, make, Py_ssize_t limit, derive=None):
         self.by_raw = {}
         self.limit = limit
         self.make = make
+        self.derive = derive
         self.recent_raw = [None] * ARRAY_RECENT
         self.recent_list = [None] * ARRAY_RECENT
+        self.recent_derived = [None] * ARRAY_RECENT
         self.next = 0
+        self.last_derived = None
 
     cdef list of(self, bytes raw):
         cdef object known = self.by_raw.get(raw)
         if known is None:
-            known = self.make(raw)
+            made = self.make(raw)
+            known = (made, None if self.derive is None else self.derive(made))
             if len(self.by_raw) >= self.limit:
                 self.by_raw.clear()
             self.by_raw[raw] = known
         self.recent_raw[self.next] = raw
-        self.recent_list[self.next] = known
+        self.recent_list[self.next] = (<tuple>known)[0]
+        self.recent_derived[self.next] = (<tuple>known)[1]
         self.next = (self.next + 1) % ARRAY_RECENT
-        return <list>known
+        self.last_derived = (<tuple>known)[1]
+        return <list>(<tuple>known)[0]
 
     cdef list at(self, const uint8_t *p, uint32_t n):
         """of() the parameter bytes at p[0:n]."""
@@ -548,6 +558,7 @@ cdef class _ArrayLists:
             last = self.recent_raw[i]
             if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
                     memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
+                self.last_derived = self.recent_derived[i]
                 return <list>self.recent_list[i]
         return self.of(PyBytes_FromStringAndSize(<const char *>p, n))
 
@@ -559,7 +570,13 @@ def _cgroup_entries(bytes raw):
             for c in split_nul(raw)]
 
 
-cdef _ArrayLists _CGROUPS = _ArrayLists(_cgroup_entries, CGROUP_ANSWERS_MAX)
+def _cgroups_container_id(list cgroups):
+    return container_from_cgroups(cgroups)[0]
+
+
+# Each distinct cgroups array also keeps its container id (last_derived).
+cdef _ArrayLists _CGROUPS = _ArrayLists(_cgroup_entries, CGROUP_ANSWERS_MAX,
+                                        _cgroups_container_id)
 cdef _ArrayLists _ARGV = _ArrayLists(lambda raw: split_nul(raw), 1024)
 
 
@@ -1368,7 +1385,7 @@ cdef inline int _name_pair(StateEngine st, EventCtx ctx, FdInfo fi, PairMark *m,
 
 
 cdef inline bint is_fake(ThreadInfo t) noexcept:
-    return t.uid == 0xFFFFFFFF and t.comm == b"<NA>"
+    return t.uid == <uint32_t>0xFFFFFFFF and t.comm == b"<NA>"
 
 
 def _enc(s):
@@ -2632,7 +2649,7 @@ cdef class StateEngine(StateHook):
         p = pt_get(&ptab, ctx, K_CGROUPS, &n)
         if p != NULL:
             t.cgroups = _CGROUPS.at(p, n)
-            cid = container_from_cgroups(t.cgroups)[0]
+            cid = _CGROUPS.last_derived
             t.container_id = cid
             if self.live and cid:
                 self._note_container(t)
@@ -2838,7 +2855,7 @@ cdef class StateEngine(StateHook):
             if cgroups is not child.cgroups:
                 # (The same list as the parent's: the same container id.)
                 child.cgroups = cgroups
-                child.container_id = container_from_cgroups(cgroups)[0]
+                child.container_id = _CGROUPS.last_derived
         # libsinsp's: when the child's pid namespace started.  The driver
         # gives its init's start since boot; the boot time makes it an
         # epoch time.  Outside a new namespace that is the host's, taken as
@@ -2865,7 +2882,7 @@ cdef class StateEngine(StateHook):
             else K_EUID if act == A_SETRESUID else K_EGID
         if not rec_int(t, key, &v):
             return 0
-        if <uint32_t>v == 0xFFFFFFFF:
+        if <uint32_t>v == <uint32_t>0xFFFFFFFF:
             return 0
         if act == A_SETUID or act == A_SETRESUID:
             t.uid = <uint32_t>v

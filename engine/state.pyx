@@ -1132,6 +1132,25 @@ cdef tuple _container_entry(bytes raw):
     return (cid[:12], info, b"container:" + cid[:12])
 
 
+# A container event's pseudo thread, made once per container and tid:
+# nothing changes one (it is never in the thread table), so events of the
+# same container from the same tid share it.  {comm: ThreadInfo}
+cdef dict _container_threads = {}
+
+
+cdef ThreadInfo _container_thread(int64_t tid, bytes cid, bytes comm):
+    cdef ThreadInfo t = _container_threads.get(comm)
+    if t is not None and t.tid == tid:
+        return t
+    t = _fake_thread(tid)
+    t.comm = t.exe = comm
+    t.container_id = cid
+    if len(_container_threads) >= CONTAINER_DOCS_MAX:
+        _container_threads.clear()
+    _container_threads[comm] = t
+    return t
+
+
 cdef ThreadInfo _fake_thread(int64_t tid):
     """What libsinsp invents for a tid it has never seen (no /proc offline)."""
     cdef ThreadInfo t = ThreadInfo.__new__(ThreadInfo)
@@ -2958,10 +2977,7 @@ cdef class StateEngine(StateHook):
                 _cache_container(slot, raw, known)
             cid, info, comm = <tuple>known
             self.containers[cid] = info
-            t = _fake_thread(<int64_t>ctx.evt.tid)
-            t.comm = t.exe = comm
-            t.container_id = cid
-            return t
+            return _container_thread(<int64_t>ctx.evt.tid, cid, comm)
         self.containers[cid[:12]] = info
         t = _fake_thread(<int64_t>ctx.evt.tid)
         t.comm = t.exe = b"container:" + cid[:12]

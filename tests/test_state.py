@@ -578,12 +578,15 @@ def test_container_events_find_their_own_record_among_many():
 
     def cb(ctx):
         t = ctx.thread
-        seen.append((t.container_id, t.comm,
+        seen.append((t.tid, t.container_id, t.comm,
                      engine.containers[t.container_id]["name"]))
-    recs = [_evt("container", 0, 42, 1000 + k, json=docs[cid]) for k, cid in enumerate(order)]
+    # (From two tids: each event's pseudo thread is its own tid's.)
+    recs = [_evt("container", 0, 42 + k % 2, 1000 + k, json=docs[cid])
+            for k, cid in enumerate(order)]
     engine.process_batch_debug(_stream(*recs), cb)
-    assert seen == [(cid[:12].encode(), b"container:" + cid[:12].encode(),
-                     json.loads(docs[cid])["container"]["name"]) for cid in order]
+    assert seen == [(42 + k % 2, cid[:12].encode(), b"container:" + cid[:12].encode(),
+                     json.loads(docs[cid])["container"]["name"])
+                    for k, cid in enumerate(order)]
 
 
 def _openat(tid, ts, fd, path, flags):

@@ -2212,7 +2212,7 @@ cdef class StateEngine(StateHook):
             dirfd = v
         elif have_enter and rec_int(t, K_DIRFD, &v):
             dirfd = v
-        if not is_at or name.startswith(b"/"):
+        if not is_at or (len(name) > 0 and (<const char *>name)[0] == c"/"):
             sdir = t.cwd
         elif dirfd == PPM_AT_FDCWD:
             sdir = t.cwd

@@ -31,6 +31,16 @@
 # whatever the host's load, so bench timings repeat run to run.  They count
 # instructions (the loop's and the consumer's, which shares the CPU), not
 # cache or pipeline effects.
+# TCG runs the vCPUs on one host thread (-accel tcg,thread=single): with
+# one thread per vCPU, QEMU 7.2 now and then leaves a vCPU executing a stale
+# translation of an INT3 that text_poke_bp() (jump labels, static calls:
+# every tracepoint attach / detach) has already replaced; the guest's int3
+# handler sees the final byte, backs up and re-runs the stale INT3 forever
+# (soft lockup at the patched site, e.g. syscall_trace_enter).  The
+# environment can change that and the command line for debugging:
+#   KMODVM_TCG_THREAD=multi  one host thread per vCPU (QEMU's default)
+#   KMODVM_APPEND="..."      appended to the guest's kernel command line,
+#                            e.g. "loglevel=7 softlockup_all_cpu_backtrace=1"
 # VERSION defaults to the newest /boot/vmlinuz-* that has headers in
 # /lib/modules/VERSION/build.  Needs: qemu-system-x86, busybox-static,
 # gcc, make, cpio, linux-image-amd64 and linux-headers-amd64.
@@ -58,6 +68,8 @@ BENCH_RING_BYTES=8388608	# scap.ko's fixed RING_BUF_SIZE: same room for both
 SCAP_SRC=""
 ICOUNT=""
 PYTHON=${PYTHON:-python3}
+KMODVM_APPEND=${KMODVM_APPEND:-}
+KMODVM_TCG_THREAD=${KMODVM_TCG_THREAD:-single}
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -73,7 +85,7 @@ while [ $# -gt 0 ]; do
 	--bench-seconds) BENCH_SECONDS=$2; shift 2 ;;
 	--scap-src) SCAP_SRC=$2; shift 2 ;;
 	--icount) ICOUNT=$2; ACCEL=tcg; SMP=1; shift 2 ;;
-	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -u/p' "$0" | grep '^#'; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
@@ -337,14 +349,16 @@ boot() {
 	case "$1" in
 	# -cpu host trips on IA32_ARCH_CAPABILITIES under nested KVM: default model
 	kvm) accel="-accel kvm" ;;
-	*) accel="-accel tcg -cpu max" ;;
+	# one host thread for every vCPU: see the header (stale INT3)
+	*) accel="-accel tcg,thread=$KMODVM_TCG_THREAD -cpu max" ;;
 	esac
 	[ -n "$ICOUNT" ] &&
 		accel="-accel tcg,thread=single -cpu max -icount shift=$ICOUNT,sleep=off"
+	echo "qemu-system-x86_64 $accel -smp $SMP" >"$OUT/qemu.cmd"
 	# shellcheck disable=SC2086
 	timeout "$TIMEOUT" qemu-system-x86_64 $accel -m 768 -smp "$SMP" $VIRTFS \
 		-kernel "$KIMG" -initrd "$OUT/initramfs.gz" \
-		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic${KMODVM_APPEND:+ $KMODVM_APPEND}" \
 		-nographic -monitor none -serial stdio -no-reboot \
 		</dev/null >"$OUT/serial.log" 2>"$OUT/qemu.err" &
 	qpid=$!
@@ -411,6 +425,10 @@ grep -q '^KMODTEST-VERDICT ' "$OUT/serial.txt" && VERDICT_SEEN=1
 DONE=0
 grep -q '^KMODINIT-DONE' "$OUT/serial.txt" && DONE=1
 jstr() { printf '%s' "$*" | tr -d '"\\' | tr '\n\t' '  '; }
+# a CPU that never left the kernel: named, not just a timeout
+LOCKUP=$(grep -m 1 -E 'soft lockup|self-detected stall|detected stalls|blocked for more than' \
+	"$OUT/serial.txt" | sed 's/^\[[ 0-9.]*\] //')
+LOCKUP=$(jstr "$LOCKUP")
 
 # --python: each rule of vm_rules.yaml alerted, falco stopped cleanly
 PY_RESULT=off
@@ -458,6 +476,7 @@ fi
 
 OK=false
 if [ "$DONE" = 1 ] && [ "$DMESG" = clean ] && [ "$WARNINGS" = 0 ] &&
+   [ -z "$LOCKUP" ] &&
    { [ "$RUN_TEST" = 0 ] ||
      { [ "$VERDICT_SEEN" = 1 ] && [ "$FAIL" = 0 ] && [ "$PASS" -gt 0 ]; }; } &&
    [ "${PY_RESULT%%:*}" != fail ] && [ "$BENCH_RESULT" != fail ]; then
@@ -467,5 +486,5 @@ if [ "$OK" != true ]; then
 	echo "KMODVM serial log tail ($OUT/serial.txt):"
 	grep -v '^KMODTEST-RECORDS' "$OUT/serial.txt" | tail -n 40
 fi
-echo "KMODVM-VERDICT {\"ok\": $OK, \"kernel\": \"$KVER\", \"accel\": \"$ACCEL${ICOUNT:+-icount$ICOUNT}\", \"pass\": $PASS, \"fail\": $FAIL, \"dmesg\": \"${DMESG:-missing}\", \"build_warnings\": $WARNINGS, \"verdict_seen\": $VERDICT_SEEN, \"powered_off\": $DONE, \"qemu_rc\": $QEMU_RC, \"boot_seconds\": $((END - BOOT_START)), \"total_seconds\": $((END - START)), \"records\": \"$OUT/records.hex\", \"test\": $RUN_TEST, \"python\": \"$PY_RESULT\", \"python_alerts\": \"$PY_ALERTS\", \"python_ready_seconds\": $PY_READY, \"bench\": \"$BENCH_RESULT\", \"bench_rows\": $BENCH_ROWS, \"bench_rounds\": $BENCH_ROUNDS, \"bench_seconds\": $BENCH_SECONDS, \"bench_dmesg\": \"$BENCH_DMESG\", \"bench_file\": \"$OUT/bench.jsonl\", \"scap\": \"$(jstr "$SCAP_STATUS")\", \"scap_build_warnings\": $SCAP_WARNINGS}"
+echo "KMODVM-VERDICT {\"ok\": $OK, \"kernel\": \"$KVER\", \"accel\": \"$ACCEL${ICOUNT:+-icount$ICOUNT}\", \"pass\": $PASS, \"fail\": $FAIL, \"dmesg\": \"${DMESG:-missing}\", \"lockup\": \"$LOCKUP\", \"build_warnings\": $WARNINGS, \"verdict_seen\": $VERDICT_SEEN, \"powered_off\": $DONE, \"qemu_rc\": $QEMU_RC, \"boot_seconds\": $((END - BOOT_START)), \"total_seconds\": $((END - START)), \"records\": \"$OUT/records.hex\", \"test\": $RUN_TEST, \"python\": \"$PY_RESULT\", \"python_alerts\": \"$PY_ALERTS\", \"python_ready_seconds\": $PY_READY, \"bench\": \"$BENCH_RESULT\", \"bench_rows\": $BENCH_ROWS, \"bench_rounds\": $BENCH_ROUNDS, \"bench_seconds\": $BENCH_SECONDS, \"bench_dmesg\": \"$BENCH_DMESG\", \"bench_file\": \"$OUT/bench.jsonl\", \"scap\": \"$(jstr "$SCAP_STATUS")\", \"scap_build_warnings\": $SCAP_WARNINGS}"
 [ "$OK" = true ]

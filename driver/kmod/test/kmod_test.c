@@ -1198,27 +1198,36 @@ static int killed_consumer(void *arg)
 	return 0;
 }
 
+/*
+ * Killed at several points: while it opens (the tracepoints attach under
+ * the burst's syscalls), right after, and mid-read.
+ */
 static void test_killed_consumer(void)
 {
+	static const int delay_ms[] = { 0, 20, 100, 300 };
+	const int n = sizeof(delay_ms) / sizeof(delay_ms[0]);
 	pid_t pid, busy;
-	int st, again;
+	int i, st, again = 0;
 
-	close_rings();
-	pid = fork();
-	if (!pid)
-		_exit(killed_consumer(NULL));
-	/* load so that the killed reader is mid-ring */
-	busy = fork();
-	if (!busy)
-		_exit(generic_burst((void *)200000L));
-	usleep(300 * 1000);
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	kill(busy, SIGKILL);
-	waitpid(busy, &st, 0);
-	again = open_rings();
+	for (i = 0; i < n && !again; i++) {
+		close_rings();
+		pid = fork();
+		if (!pid)
+			_exit(killed_consumer(NULL));
+		/* load so that the killed reader is mid-ring */
+		busy = fork();
+		if (!busy)
+			_exit(generic_burst((void *)200000L));
+		usleep(delay_ms[i] * 1000);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		kill(busy, SIGKILL);
+		waitpid(busy, &st, 0);
+		again = open_rings();
+	}
 	CHECK("consumer killed mid-read: rings released and reopen",
-	      again == 0, "reopen failed: %s", strerror(errno));
+	      again == 0, "reopen failed after a kill at %d ms: %s",
+	      delay_ms[i - 1], strerror(errno));
 }
 
 static int pinned_workload(void *arg)

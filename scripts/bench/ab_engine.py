@@ -9,12 +9,19 @@ so each run gets a directory holding only a `falco_engine` link to its
 tree's engine/, first on the path, and prints the module it loaded.
 The figure is time_state_split's: the engine's own time within a replay
 pass (best of --rounds), next to decoding alone; runs alternate A B / B A
-so a drift in the machine's load meets both.
+so a drift in the machine's load meets both.  The summary is the median,
+over the pairs, of B's engine time over A's in the same pair: two runs
+next to each other meet the same load, where the best of each arm over
+the whole comparison can pair one arm's quiet minute with the other's
+busy one (on these shared machines decoding alone moves by a third
+within twenty minutes).  Each arm's median share (its engine time over
+decoding alone, in one run) is printed too.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,15 +73,28 @@ def main() -> int:
             links.mkdir()
             (links / "falco_engine").symlink_to(tree / "engine")
             arms[name] = (tree, links)
+        ratios = []
+        shares: dict[str, list[float]] = {"A": [], "B": []}
         for i in range(args.pairs):
+            engine_ms = {}
             for name in ("AB" if i % 2 == 0 else "BA"):
                 tree, links = arms[name]
                 module, state_ms, decode_ms = run_arm(tree, links, capture, args.rounds, rules)
                 if not module.startswith(str(links)):
                     print(f"{name}: loaded {module}, not {tree}/engine", file=sys.stderr)
                     return 1
+                engine_ms[name] = state_ms
+                shares[name].append(state_ms / decode_ms)
                 print(f"{name}  engine {state_ms:6.2f} ms  decode alone {decode_ms:6.2f} ms  "
                       f"share {state_ms / decode_ms:.3f}", flush=True)
+            ratios.append(engine_ms["B"] / engine_ms["A"])
+        ratios.sort()
+        print(f"B/A engine time, median of {len(ratios)} pairs: {statistics.median(ratios):.3f} "
+              f"(pairs {ratios[0]:.3f} .. {ratios[-1]:.3f})")
+        # The engine's share of decoding in the same run moves less with
+        # the machine's phase than either time does.
+        print(f"median share: A {statistics.median(shares['A']):.3f}  "
+              f"B {statistics.median(shares['B']):.3f}")
     return 0
 
 

@@ -280,3 +280,4 @@ cdef inline ThreadInfo thread_of(StateEngine st, int64_t tid):
     if found == NULL:
         return None
     return <ThreadInfo>found
+cdef bytes short_id_object(bytes cid)

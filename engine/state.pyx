@@ -1118,6 +1118,25 @@ cdef void _cache_container(Py_ssize_t slot, bytes raw, tuple entry):
     _container_slots[slot] = pair
 
 
+# One object per short container id: the keys of StateEngine.containers
+# stored here and the short ids the container fields look up with are the
+# same objects, so a lookup ends at the identity test (bytes keys that are
+# only equal cost a full compare each).  Bounded like the records' cache.
+cdef dict _SHORT_ID_OBJECTS = {}
+
+
+cdef bytes short_id_object(bytes cid):
+    """The shared object for container id `cid` cut to its 12 characters."""
+    cdef bytes short = cid if len(cid) <= 12 else cid[:12]
+    cdef object known = _SHORT_ID_OBJECTS.get(short)
+    if known is not None:
+        return <bytes>known
+    if len(_SHORT_ID_OBJECTS) >= CONTAINER_DOCS_MAX * 16:
+        _SHORT_ID_OBJECTS.clear()
+    _SHORT_ID_OBJECTS[short] = short
+    return short
+
+
 cdef tuple _container_entry(bytes raw):
     """(id[:12], info, pseudo thread name) of a container event's JSON, or
     None when it is not one."""
@@ -1129,7 +1148,8 @@ cdef tuple _container_entry(bytes raw):
         return None
     if not isinstance(info, dict):
         return None
-    return (cid[:12], info, b"container:" + cid[:12])
+    short = short_id_object(cid)
+    return (short, info, b"container:" + short)
 
 
 # A container event's pseudo thread, made once per container and tid:
@@ -1725,7 +1745,7 @@ cdef class StateEngine(StateHook):
         """Live: the first sight of a container id leaves a placeholder
         (its runtime type only: the rest reads <NA>) and queues a metadata
         lookup off the hot path; the resolver replaces the placeholder."""
-        cdef bytes key = t.container_id[:12]
+        cdef bytes key = short_id_object(t.container_id)
         if key in self.containers:
             return 0
         full, runtime = container_from_cgroups(t.cgroups)
@@ -2978,10 +2998,11 @@ cdef class StateEngine(StateHook):
             cid, info, comm = <tuple>known
             self.containers[cid] = info
             return _container_thread(<int64_t>ctx.evt.tid, cid, comm)
-        self.containers[cid[:12]] = info
+        cid = short_id_object(cid)
+        self.containers[cid] = info
         t = _fake_thread(<int64_t>ctx.evt.tid)
-        t.comm = t.exe = b"container:" + cid[:12]
-        t.container_id = cid[:12]
+        t.comm = t.exe = b"container:" + cid
+        t.container_id = cid
         return t
 
     cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1:

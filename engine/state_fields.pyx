@@ -22,7 +22,7 @@ from falco_engine.evalctx cimport (
 )
 from falco_engine.event_table cimport fe_event_table
 from falco_engine.state cimport (StateEngine, ThreadInfo, FdInfo, fd_of, fd_name,
-                                 thread_of, concat_paths)
+                                 thread_of, concat_paths, short_id_object)
 from falco_engine import state as _state
 from falco_engine import table as _table
 from falco_engine import fields as _fields
@@ -1222,13 +1222,14 @@ cdef bytes _short_id(bytes full):
         return <bytes>known
     if len(_SHORT_IDS) >= SHORT_IDS_MAX:
         _SHORT_IDS.clear()
-    short = PyBytes_FromStringAndSize(PyBytes_AS_STRING(full),
-                                      min(12, PyBytes_GET_SIZE(full)))
+    # The object the state engine keys its container records with.
+    short = short_id_object(full)
     _SHORT_IDS[full] = short
     return short
 
 
-DEF REC_SLOTS = 32
+DEF REC_SLOT_BITS = 7
+DEF REC_SLOTS = 128
 
 
 cdef class ContainerField(FieldExtractor):
@@ -1294,7 +1295,11 @@ cdef class ContainerField(FieldExtractor):
         if self.rec_seen is None:
             self.rec_seen = [None] * REC_SLOTS
             self.rec_value = [None] * REC_SLOTS
-        slot = (<size_t><PyObject *>info >> 6) & (REC_SLOTS - 1)
+        # (A multiplicative hash of the address: dicts allocated in a
+        # stride collided in the low bits, and with 22 containers about a
+        # quarter of the evaluations missed.)
+        slot = <Py_ssize_t>(((<size_t><PyObject *>info >> 4) *
+                             <size_t>0x9E3779B97F4A7C15) >> (64 - REC_SLOT_BITS))
         if self.rec_seen[slot] is not info:
             self.rec_value[slot] = self._from_record(info)
             self.rec_seen[slot] = info

@@ -239,6 +239,8 @@ cdef class StateEngine(StateHook):
                               uint64_t wanted_serial, bint *taken) except -1
     cdef bint _take_wanted(self, EventCtx ctx, EventBatch b, Py_ssize_t idx,
                            fe_evt *e, uint16_t et, uint8_t kind) except -1
+    cdef int _known_call(self, EventCtx ctx, ThreadInfo t, fe_evt *e, uint16_t et,
+                         uint8_t kind) except -1
     cdef void _build_quiet(self, const uint8_t *wanted, uint64_t serial) noexcept
     cdef bint _enter_ok(self, ThreadInfo t, uint16_t et) noexcept
     cdef int _parse_open(self, EventCtx ctx, ThreadInfo t, uint16_t et) except -1

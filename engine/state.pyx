@@ -1077,9 +1077,10 @@ cdef class ThreadInfo:
 
 
 cdef inline Py_ssize_t _container_slot(const uint8_t *p, Py_ssize_t k) noexcept:
-    """The first of the pair of cache slots of a container record of `k`
-    bytes at `p` (even): from its length and five words spread over it (two records of one length differ
-    in the id, name or image somewhere; a miss costs only the dict path)."""
+    """The first (even) of the pair of cache slots of a container record
+    of `k` bytes at `p`: from its length and five words spread over it
+    (two records of one length differ in the id, name or image somewhere;
+    a miss costs only the dict path)."""
     cdef uint64_t h = <uint64_t>k * <uint64_t>0x9E3779B97F4A7C15
     cdef uint64_t w
     cdef Py_ssize_t i
@@ -1879,17 +1880,10 @@ cdef class StateEngine(StateHook):
         if e.ts >= self.purge_at:
             self._purge_step(e.ts)
         ctx_set_fd(ctx, None)
-        if self.kind_of[et] == KIND_QUICK:
+        if self.kind_of[et] == KIND_QUICK or self.kind_of[et] == KIND_PARSE:
             t = _hot_find(self, tid)
             if t is not None:
-                t.lastaccess_ts = e.ts
-                _note_call(<PyObject *>t, ctx.batch.base, e, _call_bits(et, True))
-                ctx.thread = t
-                if ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) and \
-                        t.lastevent_fd != -1:
-                    ctx.fd_table = t.fds
-                    ctx.fd_num = t.lastevent_fd
-                return 0
+                return self._known_call(ctx, t, e, et, self.kind_of[et])
         if act == A_CONTAINER_JSON or act == A_CONTAINER_OLD:
             # Like libsinsp, a container event is seen from a pseudo thread
             # of that container ("container:<id>"), so rules such as "a
@@ -2162,7 +2156,6 @@ cdef class StateEngine(StateHook):
         otherwise): state updated, ctx pointing at it with its thread and
         fd, ready for rules."""
         cdef ThreadInfo t
-        cdef uint32_t ef
         if kind != KIND_QUICK and kind != KIND_PARSE:
             return False
         if e.ts >= self.purge_at:
@@ -2172,27 +2165,31 @@ cdef class StateEngine(StateHook):
         t = _hot_find(self, <int64_t>e.tid)
         if t is None:
             return False        # process() makes the thread
-        ctx.idx = idx
-        ctx.evt = e
-        ctx.gen += 1
-        if ctx.keep:
-            ctx.keep = []
-        ctx.thread = None
-        ctx_set_fd(ctx, None)
+        ctx_set_event(ctx, b, idx)
+        self._known_call(ctx, t, e, et, kind)
+        return True
+
+    cdef int _known_call(self, EventCtx ctx, ThreadInfo t, fe_evt *e, uint16_t et,
+                         uint8_t kind) except -1:
+        """process() for a call (`kind` QUICK or PARSE) of a thread the
+        table holds, ctx pointing at the event with no fd yet: the call's
+        record, its parser, and ctx's thread and fd for rules."""
+        cdef uint32_t ef = fe_event_table[et].flags
         t.lastaccess_ts = e.ts
-        ef = fe_event_table[et].flags
-        _note_call(<PyObject *>t, b.base, e, _call_bits(et, True))
+        _note_call(<PyObject *>t, ctx.batch.base, e, _call_bits(et, True))
         if kind == KIND_PARSE:
             if t.lastevent_type + 1 == et and ef & EF_USES_FD:
                 # Its parser sees the fd as it was before the call.
                 ctx_set_fd(ctx, fd_of(t, t.lastevent_fd))
             _dispatch(self, ctx, t, ACTION[et], et, False)
         ctx.thread = t
+        # libsinsp's fd fields fall back to the thread's last fd: looked
+        # up when a field asks (ctx_fd).
         if ctx._fd is None and ef & (EF_CREATES_FD | EF_USES_FD | EF_DESTROYS_FD) \
                 and t.lastevent_fd != -1:
             ctx.fd_table = t.fds
             ctx.fd_num = t.lastevent_fd
-        return True
+        return 0
 
     # -- parsers (exit events) ------------------------------------------------
 
@@ -3000,10 +2997,7 @@ cdef class StateEngine(StateHook):
             return _container_thread(<int64_t>ctx.evt.tid, cid, comm)
         cid = short_id_object(cid)
         self.containers[cid] = info
-        t = _fake_thread(<int64_t>ctx.evt.tid)
-        t.comm = t.exe = b"container:" + cid
-        t.container_id = cid
-        return t
+        return _container_thread(<int64_t>ctx.evt.tid, cid, b"container:" + cid)
 
     cdef int _parse_user(self, EventCtx ctx, uint8_t act) except -1:
         cdef uint64_t uid = 0, gid = 0

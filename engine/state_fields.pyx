@@ -1229,7 +1229,7 @@ cdef bytes _short_id(bytes full):
 
 
 DEF REC_SLOT_BITS = 7
-DEF REC_SLOTS = 128
+DEF REC_SLOTS = 1 << REC_SLOT_BITS
 
 
 cdef class ContainerField(FieldExtractor):

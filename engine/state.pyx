@@ -816,6 +816,43 @@ cpdef bytes concat_paths(bytes base, bytes path):
     return b"/" + b"/".join(out)
 
 
+# Absolute paths opened lately, {raw name: (name, canonical name)} in
+# direct-mapped slots picked from the length and the first and last words
+# and confirmed by memcmp.  A host opens the same few files again and again
+# (a web server's config and libraries per request); an absolute name's
+# full path does not depend on the cwd, so a hit makes no bytes object and
+# folds nothing.  Immutable values: any engine may share them.
+DEF PATH_SLOTS = 256
+cdef list _path_slots = [None] * PATH_SLOTS
+
+
+cdef inline Py_ssize_t _path_slot(const uint8_t *p, Py_ssize_t k) noexcept:
+    cdef uint64_t h = <uint64_t>k * <uint64_t>0x9E3779B97F4A7C15
+    cdef uint64_t w
+    if k >= 8:
+        memcpy(&w, p, 8)
+        h = (h ^ w) * <uint64_t>0x100000001B3
+        memcpy(&w, p + k - 8, 8)
+        h = (h ^ w) * <uint64_t>0x100000001B3
+    return <Py_ssize_t>(h >> 56) & (PATH_SLOTS - 1)
+
+
+cdef tuple absolute_path(const uint8_t *p, Py_ssize_t k):
+    """(name, full path) of the absolute path p[0:k] (p[0] is '/'):
+    concat_paths of it, remembered."""
+    cdef Py_ssize_t slot = _path_slot(p, k)
+    cdef object entry = _path_slots[slot]
+    cdef bytes name
+    if entry is not None:
+        name = <bytes>(<tuple>entry)[0]
+        if PyBytes_GET_SIZE(name) == k and memcmp(PyBytes_AS_STRING(name), p, k) == 0:
+            return <tuple>entry
+    name = PyBytes_FromStringAndSize(<const char *>p, k)
+    entry = (name, concat_paths(b"", name))
+    _path_slots[slot] = entry
+    return <tuple>entry
+
+
 cdef int _procinfo(EventCtx ctx, ThreadInfo t) except -1:
     """The driver's periodic CPU ticks of a thread (user, system): keep the
     ticks used since its previous sample (0 at the first), for thread.cpu*."""
@@ -2201,22 +2238,31 @@ cdef class StateEngine(StateHook):
         cdef uint64_t flags = 0, u
         cdef uint32_t n = 0
         cdef const uint8_t *p
-        cdef bytes name, sdir
+        cdef bytes name, sdir, full = None
         cdef bint have_enter = self._enter_ok(t, et)
         cdef bint is_at
         cdef FdInfo fi, dfi
         cdef ParamTable ptab
+        cdef Py_ssize_t k
+        cdef tuple known
         pt_fill(&ptab, ctx)
         if not pt_int(&ptab, ctx, K_FD, &fd):
             return 0
         p = pt_get(&ptab, ctx, K_NAME, &n)
-        if p != NULL:
-            name = cstr(p, n)
-        else:
+        if p == NULL:
             if not have_enter:
                 return 0
             p = rec_param(t, K_NAME, &n)
-            name = cstr(p, n) if p != NULL else b""
+        if p == NULL:
+            name = b""
+        else:
+            k = _cstr_len(p, n)
+            if k > 0 and p[0] == c'/':
+                known = absolute_path(p, k)
+                name = <bytes>known[0]
+                full = <bytes>known[1]
+            else:
+                name = PyBytes_FromStringAndSize(<const char *>p, k)
         if pt_uint(&ptab, ctx, K_FLAGS, &u):
             flags = u
         elif have_enter:
@@ -2229,20 +2275,21 @@ cdef class StateEngine(StateHook):
             dirfd = v
         elif have_enter and rec_int(t, K_DIRFD, &v):
             dirfd = v
-        if not is_at or (len(name) > 0 and (<const char *>name)[0] == c"/"):
-            sdir = t.cwd
-        elif dirfd == PPM_AT_FDCWD:
-            sdir = t.cwd
-        else:
-            dfi = fd_of(t, dirfd)
-            sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(fd_name(dfi))
         if fd < 0:
             return 0
+        if full is None:
+            # A relative name: from the cwd, or the directory of dirfd.
+            if not is_at or dirfd == PPM_AT_FDCWD:
+                sdir = t.cwd
+            else:
+                dfi = fd_of(t, dirfd)
+                sdir = b"<UNKNOWN>" if dfi is None else dir_with_slash(fd_name(dfi))
+            full = concat_paths(sdir, name)
         fi = FdInfo.__new__(FdInfo)
         fi.type = FD_DIRECTORY if flags & PPM_O_DIRECTORY else FD_FILE
         fi.openflags = <uint32_t>flags
         fi.nameraw = name
-        _rename(self, ctx, fi, concat_paths(sdir, name))
+        _rename(self, ctx, fi, full)
         if pt_uint(&ptab, ctx, K_DEV, &u):
             fi.dev = <uint32_t>u
         if pt_uint(&ptab, ctx, K_INO, &u):

@@ -594,6 +594,36 @@ def _openat(tid, ts, fd, path, flags):
             + _evt("openat", 1, tid, ts + 1, fd=fd, dirfd=-100, name=path, flags=flags))
 
 
+def test_opens_of_paths_met_again_resolve_each_to_its_own():
+    """Absolute names opened before are found again in a small cache by
+    their length and first and last words and confirmed whole: names of
+    one length that differ only in the middle, names to fold ("//", "..",
+    "."), and relative names from two cwds, opened three times in a
+    changing order, each fd named as concat_paths names it."""
+    import random
+    from falco_engine.state import concat_paths
+    names = [f"/srv/www/{c}{'x' * 20}/index.php" for c in "abcdefghij"]
+    names += ["/etc//hosts", "/etc/./resolv.conf", "/usr/lib/../lib64/libc.so.6",
+              "/", "/tmp/", "/var/log/../../etc/passwd"]
+    names += ["app.log", "./run/pid", "../shared/conf"]
+    cwds = {700: "/home/alice/", 701: "/opt/svc/"}
+    order = [(name, tid) for name in names for tid in cwds] * 3
+    random.Random(11).shuffle(order)
+    recs = [_execve(tid, 1 + tid, "srv") for tid in cwds]
+    recs += [_evt("chdir", 0, tid, 2000 + tid, path=cwd)
+             + _evt("chdir", 1, tid, 2001 + tid, res=0, path=cwd)
+             for tid, cwd in cwds.items()]
+    for k, (name, tid) in enumerate(order):
+        recs.append(_openat(tid, 10_000 + 10 * k, 3 + k, name, "O_RDONLY"))
+    engine = StateEngine()
+    engine.process_batch_debug(_stream(*recs))
+    for k, (name, tid) in enumerate(order):
+        fi = engine.thread(tid).fds[3 + k]
+        assert fi.nameraw == name.encode()
+        assert fi.name == concat_paths(cwds[tid].encode(), name.encode()), (name, tid)
+    assert engine.thread(700).fds[3 + order.index(("/etc//hosts", 700))].name == b"/etc/hosts"
+
+
 def test_execve_closes_close_on_exec_fds():
     recs = [_execve(500, 10, "prep")]
     recs.append(_openat(500, 20, 3, "/etc/a", "O_RDONLY|O_CLOEXEC"))

@@ -520,11 +520,16 @@ cdef class _ArrayLists:
     cdef list recent_raw
     cdef list recent_list
     cdef list recent_derived
+    # Each recent raw's length (-1: none) and bytes (held by recent_raw):
+    # at() tests them without touching the Python lists.
+    cdef Py_ssize_t recent_len[ARRAY_RECENT]
+    cdef const char *recent_data[ARRAY_RECENT]
     cdef int next
     # What `derive` gave for the list of the last of()/at().
     cdef object last_derived
 
     def __init__(self, make, Py_ssize_t limit, derive=None):
+        cdef int i
         self.by_raw = {}
         self.limit = limit
         self.make = make
@@ -532,6 +537,9 @@ cdef class _ArrayLists:
         self.recent_raw = [None] * ARRAY_RECENT
         self.recent_list = [None] * ARRAY_RECENT
         self.recent_derived = [None] * ARRAY_RECENT
+        for i in range(ARRAY_RECENT):
+            self.recent_len[i] = -1
+            self.recent_data[i] = NULL
         self.next = 0
         self.last_derived = None
 
@@ -544,6 +552,8 @@ cdef class _ArrayLists:
                 self.by_raw.clear()
             self.by_raw[raw] = known
         self.recent_raw[self.next] = raw
+        self.recent_len[self.next] = PyBytes_GET_SIZE(raw)
+        self.recent_data[self.next] = PyBytes_AS_STRING(raw)
         self.recent_list[self.next] = (<tuple>known)[0]
         self.recent_derived[self.next] = (<tuple>known)[1]
         self.next = (self.next + 1) % ARRAY_RECENT
@@ -553,11 +563,9 @@ cdef class _ArrayLists:
     cdef list at(self, const uint8_t *p, uint32_t n):
         """of() the parameter bytes at p[0:n]."""
         cdef int i
-        cdef object last
         for i in range(ARRAY_RECENT):
-            last = self.recent_raw[i]
-            if last is not None and <Py_ssize_t>n == len(<bytes>last) and \
-                    memcmp(p, PyBytes_AS_STRING(<bytes>last), n) == 0:
+            if self.recent_len[i] == <Py_ssize_t>n and \
+                    memcmp(p, self.recent_data[i], n) == 0:
                 self.last_derived = self.recent_derived[i]
                 return <list>self.recent_list[i]
         return self.of(PyBytes_FromStringAndSize(<const char *>p, n))

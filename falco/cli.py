@@ -424,7 +424,15 @@ def bench_replay(capture_path: str | None, events: int, as_json: bool) -> None:
         ratio = r.get("ratio_to_sysdig")
         notes = f"{r['rules']} rules, {r['alerts']} alerts" if "rules" in r else ""
         if "state_ns_per_event" in r:
-            notes = (f"{r['throughput_vs_decode']:.0%} of decode's rate, "
+            paired = ""
+            if "throughput_vs_decode_median" in r:
+                paired = (f" (best of each side; median of {r['rounds']} paired "
+                          f"rounds {r['throughput_vs_decode_median']:.0%}")
+                if "throughput_vs_decode_quartiles" in r:
+                    q1, q3 = r["throughput_vs_decode_quartiles"]
+                    paired += f", quartiles {q1:.0%}-{q3:.0%}"
+                paired += ")"
+            notes = (f"{r['throughput_vs_decode']:.0%} of decode's rate{paired}, "
                      f"+{r['state_ns_per_event']:.1f} ns/event; in one pass, "
                      f"the engine's own time is {r['in_pass_state_vs_decode']:.0%} "
                      f"of decoding's ({r['in_pass_state_ns_per_event']:.1f} ns/event)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -70,16 +71,33 @@ def time_decode(path: str | os.PathLike[str], repeat: int = 3) -> Timing:
     return Timing(n, best or 0.0)
 
 
-def time_state_vs_decode(path: str | os.PathLike[str], rounds: int = 8
+# Rounds of the decode / decode+state comparison in the replay report: a
+# round is two passes of the looped capture (about 30 ms on 500k events).
+STATE_ROUNDS = 16
+
+
+def time_state_vs_decode(path: str | os.PathLike[str], rounds: int = 8,
+                         round_ratios: list[float] | None = None
                          ) -> tuple[Timing, Timing]:
     """Decode-only and decode+state (a rule that never matches) timed in
     alternation, the best of `rounds` each: on a shared machine both then
     meet the same background load, and the ratio is not one side's bad
-    moment."""
+    moment.  `round_ratios`, when given, gets each round's own ratio
+    (decode+state's rate over decode's, the two passes next to each
+    other): their median does not hang on the one quietest moment of each
+    side, which the best of each can pair from different minutes."""
     best_decode = best_state = None
-    for _ in range(rounds):
-        d = time_decode(path, 1)
-        s, _, _ = time_rules(path, rules_text=NEVER_RULE, repeat=1)
+    for k in range(rounds):
+        # Which side goes first alternates: a drift within a round meets
+        # both sides the same number of times.
+        if k % 2 == 0:
+            d = time_decode(path, 1)
+            s, _, _ = time_rules(path, rules_text=NEVER_RULE, repeat=1)
+        else:
+            s, _, _ = time_rules(path, rules_text=NEVER_RULE, repeat=1)
+            d = time_decode(path, 1)
+        if round_ratios is not None and s.seconds:
+            round_ratios.append(d.seconds / s.seconds)
         if best_decode is None or d.seconds < best_decode.seconds:
             best_decode = d
         if best_state is None or s.seconds < best_state.seconds:
@@ -154,12 +172,22 @@ def split_cost(split: StateSplit) -> dict:
             "in_pass_rest_vs_decode": split.rest_seconds / split.decode_seconds}
 
 
-def state_cost(decode: Timing, state: Timing) -> dict:
+def state_cost(decode: Timing, state: Timing,
+               round_ratios: list[float] | None = None) -> dict:
     """What state tracking adds to decoding: time ratio, throughput lost
-    and nanoseconds per event."""
-    return {"time_vs_decode": state.seconds / decode.seconds,
+    and nanoseconds per event (from the best of each side); with the
+    rounds' own ratios, also their median and quartiles."""
+    cost = {"time_vs_decode": state.seconds / decode.seconds,
             "throughput_vs_decode": state.rate / decode.rate,
             "state_ns_per_event": (state.seconds - decode.seconds) / state.events * 1e9}
+    if round_ratios:
+        ordered = sorted(round_ratios)
+        cost["throughput_vs_decode_median"] = statistics.median(ordered)
+        if len(ordered) >= 2:
+            q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+            cost["throughput_vs_decode_quartiles"] = [q1, q3]
+        cost["rounds"] = len(ordered)
+    return cost
 
 
 def time_sysdig(path: str | os.PathLike[str], events: int, flt: str = "",
@@ -288,9 +316,10 @@ def replay_report(source: str | os.PathLike[str], min_events: int,
         rows.append(r)
 
     plain = time_sysdig(looped, n)
-    decode, state = time_state_vs_decode(looped)
+    round_ratios: list[float] = []
+    decode, state = time_state_vs_decode(looped, STATE_ROUNDS, round_ratios)
     row("decode", decode, plain)
-    row("decode+state", state, plain, **state_cost(decode, state),
+    row("decode+state", state, plain, **state_cost(decode, state, round_ratios),
         **split_cost(time_state_split(looped)))
     for label, paths in (("default", default_rules), ("upstream stable", upstream_rules)):
         if not paths:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import statistics
+
 import pytest
 
 from conftest import compat_path
@@ -51,6 +53,44 @@ def test_state_cost_is_measured_against_decode_in_one_run(tmp_path):
     assert abs(cost["throughput_vs_decode"] * cost["time_vs_decode"] - 1) < 1e-9
     assert cost["state_ns_per_event"] == (
         (state.seconds - decode.seconds) / state.events * 1e9)
+    assert "throughput_vs_decode_median" not in cost
+    # Each round's own ratio too: their median and quartiles.
+    ratios: list[float] = []
+    decode, state = time_state_vs_decode(src, rounds=4, round_ratios=ratios)
+    assert len(ratios) == 4 and all(r > 0 for r in ratios)
+    cost = state_cost(decode, state, ratios)
+    assert cost["rounds"] == 4
+    assert cost["throughput_vs_decode_median"] == statistics.median(ratios)
+    q1, q3 = cost["throughput_vs_decode_quartiles"]
+    assert min(ratios) <= q1 <= cost["throughput_vs_decode_median"] <= q3 <= max(ratios)
+    assert state_cost(decode, state, [0.5, 0.7, 0.9])["throughput_vs_decode_median"] == 0.7
+
+
+def test_replay_report_state_row_carries_both_statistics(tmp_path, monkeypatch):
+    """`falco bench replay`'s +state row: the best of each side and the
+    median of the paired rounds, one ratio per round, and the CLI prints
+    both."""
+    from click.testing import CliRunner
+
+    from falco import cli
+    from falco.bench import replay
+
+    src = compat_path("captures", "falco", "cat_write.scap")
+    report = replay.replay_report(src, 2000, [], [], None, str(tmp_path))
+    decode, state = report["rows"]
+    assert (decode["name"], state["name"]) == ("decode", "decode+state")
+    assert state["rounds"] == replay.STATE_ROUNDS
+    q1, q3 = state["throughput_vs_decode_quartiles"]
+    assert 0 < q1 <= state["throughput_vs_decode_median"] <= q3
+    assert state["throughput_vs_decode"] == state["events_per_s"] / decode["events_per_s"]
+
+    monkeypatch.setattr(replay, "replay_report", lambda *args, **kwargs: report)
+    out = CliRunner().invoke(cli.main, ["bench", "replay", "-e", str(src)])
+    assert out.exit_code == 0, out.output
+    line = next(x for x in out.output.splitlines() if x.startswith("decode+state"))
+    assert f"{state['throughput_vs_decode']:.0%} of decode's rate" in line
+    assert (f"median of {replay.STATE_ROUNDS} paired rounds "
+            f"{state['throughput_vs_decode_median']:.0%}") in line
 
 
 def test_state_split_takes_one_pass_apart():

@@ -199,6 +199,9 @@ cdef class StateEngine(StateHook):
     # Every removal or replacement in `threads` forgets its tid (_forget).
     cdef int32_t hot_tag[HOT_SLOTS]
     cdef PyObject *hot_obj[HOT_SLOTS]
+    # Whether any slot was filled since the last clear: a fresh engine's
+    # seed need not sweep 16k empty slots (a third of a capture seed).
+    cdef bint hot_filled
 
     # Resource counters no loaded rule may read are not kept (track_counters):
     # thread.cpu* (procinfo events) and the memory fields (context switches,

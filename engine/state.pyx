@@ -1706,10 +1706,13 @@ cdef class StateEngine(StateHook):
 
     cdef void _clear_hot(self) noexcept:
         cdef int i
+        if not self.hot_filled:
+            return
         for i in range(HOT_SLOTS):
             Py_XDECREF(self.hot_obj[i])
             self.hot_obj[i] = NULL
             self.hot_tag[i] = 0
+        self.hot_filled = False
 
     cdef ThreadInfo _find(self, int64_t tid):
         # A slot remembers absent tids too (holding None): events of threads
@@ -1726,6 +1729,7 @@ cdef class StateEngine(StateHook):
                 return None
         found = thread_of(self, tid)
         if 0 <= tid < HOT_TID_LIMIT:
+            self.hot_filled = True
             old = self.hot_obj[slot]
             if found is None:
                 self.hot_obj[slot] = NULL

@@ -2101,12 +2101,16 @@ cdef class StateEngine(StateHook):
                 slot = <Py_ssize_t>(e.tid & (HOT_SLOTS - 1))
                 key = <int64_t>e.tid + 1
                 tag = self.hot_tag[slot]
-                if tag != key and tag != -key:
-                    self._find(<int64_t>e.tid)      # fills the slot
-                    tag = self.hot_tag[slot]
-                hot = self.hot_obj[slot] if tag == key else NULL
-                if hot != NULL:
+                if tag == key:
+                    hot = self.hot_obj[slot]
                     (<ThreadInfo>hot).lastaccess_ts = e.ts
+                else:
+                    if tag != -key:
+                        self._find(<int64_t>e.tid)      # fills the slot
+                        tag = self.hot_tag[slot]
+                    hot = self.hot_obj[slot] if tag == key else NULL
+                    if hot != NULL:
+                        (<ThreadInfo>hot).lastaccess_ts = e.ts
                 if hot == NULL:
                     if kind == KIND_SWITCH or kind == KIND_PROCINFO:
                         # Of a thread known not to be tracked (most

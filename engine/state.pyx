@@ -834,14 +834,17 @@ DEF PATH_SLOTS = 256
 cdef list _path_slots = [None] * PATH_SLOTS
 
 
+cdef inline uint64_t _mix_word(uint64_t h, const uint8_t *p) noexcept:
+    """h with the 8 bytes at p mixed in (the slot caches' hash step)."""
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return (h ^ w) * <uint64_t>0x100000001B3
+
+
 cdef inline Py_ssize_t _path_slot(const uint8_t *p, Py_ssize_t k) noexcept:
     cdef uint64_t h = <uint64_t>k * <uint64_t>0x9E3779B97F4A7C15
-    cdef uint64_t w
     if k >= 8:
-        memcpy(&w, p, 8)
-        h = (h ^ w) * <uint64_t>0x100000001B3
-        memcpy(&w, p + k - 8, 8)
-        h = (h ^ w) * <uint64_t>0x100000001B3
+        h = _mix_word(_mix_word(h, p), p + k - 8)
     return <Py_ssize_t>(h >> 56) & (PATH_SLOTS - 1)
 
 
@@ -1129,12 +1132,10 @@ cdef inline Py_ssize_t _container_slot(const uint8_t *p, Py_ssize_t k) noexcept:
     (two records of one length differ in the id, name or image somewhere;
     a miss costs only the dict path)."""
     cdef uint64_t h = <uint64_t>k * <uint64_t>0x9E3779B97F4A7C15
-    cdef uint64_t w
     cdef Py_ssize_t i
     if k >= 8:
         for i in range(5):
-            memcpy(&w, p + (k - 8) * i // 4, 8)
-            h = (h ^ w) * <uint64_t>0x100000001B3
+            h = _mix_word(h, p + (k - 8) * i // 4)
     return <Py_ssize_t>(h >> 56) & (CONTAINER_SLOTS - 2)
 
 

@@ -25,9 +25,9 @@ Strings are bytes, so field extractors point into them without copying.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_XINCREF, Py_XDECREF
-from libc.stdint cimport uintptr_t
 from libc.stdint cimport (
     uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, int16_t, int8_t,
+    uintptr_t,
 )
 from libc.string cimport memcpy, memcmp, memset, memchr
 from libc.stdlib cimport malloc, realloc, free
@@ -3030,7 +3030,6 @@ cdef class StateEngine(StateHook):
         cdef uint32_t n = 0
         cdef const uint8_t *p
         cdef Py_ssize_t k, slot
-        cdef ThreadInfo t
         if act == A_CONTAINER_OLD:
             cid = ev_str(ctx, K_ID)
             if not cid:
